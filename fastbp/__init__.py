@@ -1,0 +1,15 @@
+"""fastbp: backpropagation for feed-forward networks, written from the equations and compiled.
+
+>>> from fastbp import Network
+>>> net = Network([784, 30, 10], seed=1)
+
+The model and the names are those of Michael Nielsen's *Neural Networks and Deep Learning*;
+each equation of backpropagation is a Numba kernel in ``fastbp._kernels``.
+"""
+
+from . import datasets
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "__version__", "datasets"]

@@ -1,0 +1,575 @@
+"""The ``Network`` class: state and validation over the compiled kernels in ``_kernels``.
+
+The model is the book's (Nielsen, *Neural Networks and Deep Learning*, chapters 1–2):
+sigmoid neurons, ``a = σ(w a' + b)``, the quadratic cost ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²``,
+N(0, 1) initial weights and biases, and mini-batch stochastic gradient descent.
+
+Every public method checks its arguments and converts them once (dtype, memory order), then
+hands plain C-contiguous arrays to the kernels. A call that fails validation raises before
+any kernel runs, so the parameters are left exactly as they were.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _kernels
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+#: Largest number of slices ``gradients`` splits a batch into (each has its own buffer).
+_MAX_SLICES = 8
+
+
+def _check_dtype(dtype: Any) -> type[np.floating]:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in _DTYPES:
+        raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
+    return _DTYPES[name]
+
+
+def _check_sizes(sizes: Any) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
+        raise TypeError(f"sizes: expected a sequence of layer widths, got {type(sizes).__name__}")
+    if len(sizes) < 2:
+        raise ValueError(
+            f"sizes: expected at least two layers (input and output), got {len(sizes)}"
+        )
+    widths = []
+    for i, n in enumerate(sizes):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+            raise TypeError(f"sizes[{i}]: expected a positive integer width, got {n!r}")
+        if n <= 0:
+            raise ValueError(f"sizes[{i}]: expected a positive integer width, got {n}")
+        widths.append(int(n))
+    return tuple(widths)
+
+
+def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name}: expected a {bound} integer, got {value}")
+    return int(value)
+
+
+def _check_rate(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a positive finite number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive finite number, got {value}")
+    return value
+
+
+def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndarray:
+    """``values`` as an array of ``dtype``, refusing non-numeric, empty and non-finite input."""
+    arr = np.asarray(values)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name}: expected numeric values, got an array of dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name}: expected real numbers, got complex values")
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected at least one sample, got an empty array {arr.shape}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name}: values overflow {np.dtype(dtype).name}; expected finite values")
+    return out
+
+
+class Network:
+    """A feed-forward network of sigmoid neurons trained by backpropagation.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Neurons per layer, input first: ``Network([784, 30, 10])`` has 784 inputs, one hidden
+        layer of 30 and 10 outputs.
+    seed : int or None
+        Seed of the generator (``np.random.default_rng``) that draws the initial parameters
+        and, unless ``fit`` is given its own seed, the order of the samples in each epoch.
+    dtype : {"float32", "float64"}
+        Floating type of the parameters and of every computation.
+
+    Attributes
+    ----------
+    weights : list of ndarray
+        ``weights[l]`` has shape ``(sizes[l + 1], sizes[l])``, the book's orientation.
+    biases : list of ndarray
+        ``biases[l]`` has shape ``(sizes[l + 1],)``; the input layer has none.
+    params : ndarray
+        The flat buffer that ``weights`` and ``biases`` are views into: layer by layer, its
+        weights row by row, then its biases.
+
+    Weights and biases are drawn from N(0, 1), biases first, as in the book's ``network.py``
+    (always in float64, then rounded to ``dtype``, so float32 and float64 networks of one
+    seed start from the same numbers).
+    """
+
+    def __init__(
+        self, sizes: Sequence[int], *, seed: int | None = None, dtype: str = "float32"
+    ) -> None:
+        self.sizes = _check_sizes(sizes)
+        self.dtype = np.dtype(_check_dtype(dtype))
+        self._rng = np.random.default_rng(seed)
+        layers = range(1, len(self.sizes))
+        self._sizes = np.array(self.sizes, dtype=np.int64)
+        counts = [self.sizes[l] * self.sizes[l - 1] + self.sizes[l] for l in layers]
+        self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._units = np.concatenate(([0], np.cumsum(self.sizes[1:]))).astype(np.int64)
+        self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
+        self.weights, self.biases = self._views(self.params)
+        initial_biases = [self._rng.standard_normal(n) for n in self.sizes[1:]]
+        initial_weights = [
+            self._rng.standard_normal((n_out, n_in))
+            for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
+        ]
+        for b, w, b0, w0 in zip(
+            self.biases, self.weights, initial_biases, initial_weights, strict=True
+        ):
+            b[...] = b0
+            w[...] = w0
+
+    # --- structure ---------------------------------------------------------------------
+
+    @property
+    def num_layers(self) -> int:
+        """Number of layers, the input layer included (the book's ``num_layers``)."""
+        return len(self.sizes)
+
+    def __repr__(self) -> str:
+        arch = ", ".join(str(n) for n in self.sizes)
+        return (
+            f"Network([{arch}], activation='sigmoid', cost='quadratic', "
+            f"dtype='{self.dtype.name}', parameters={self.params.size})"
+        )
+
+    def _views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per-layer ``(weights, biases)`` views into a buffer laid out like ``params``."""
+        weights, biases = [], []
+        for l in range(1, self.num_layers):
+            n_out, n_in = self.sizes[l], self.sizes[l - 1]
+            start, stop = self._offsets[l - 1], self._offsets[l]
+            weights.append(flat[start : start + n_out * n_in].reshape(n_out, n_in))
+            biases.append(flat[start + n_out * n_in : stop])
+        return weights, biases
+
+    def _workspace(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Buffers for ``z``, ``a`` and ``δ`` of every layer, for up to ``rows`` samples."""
+        size = rows * int(self._units[-1])
+        return (
+            np.empty(size, dtype=self.dtype),
+            np.empty(size, dtype=self.dtype),
+            np.empty(size, dtype=self.dtype),
+        )
+
+    # --- input checking ----------------------------------------------------------------
+
+    def _inputs(self, X: Any, name: str = "X") -> np.ndarray:
+        """``X`` as a C-contiguous ``(n, sizes[0])`` array of the network's dtype."""
+        arr = _as_float_array(X, name, self.dtype.type)
+        n_in = self.sizes[0]
+        if arr.ndim != 2 or arr.shape[1] != n_in:
+            raise ValueError(
+                f"{name}: expected a 2-D array of shape (n_samples, {n_in}), got shape {arr.shape}"
+            )
+        return arr
+
+    def _targets(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        """Targets as ``(n, sizes[-1])`` rows: from integer class labels or from rows."""
+        arr = np.asarray(y)
+        n_out = self.sizes[-1]
+        if arr.ndim == 1 and n_out > 1:
+            if arr.size and not np.issubdtype(arr.dtype, np.integer):
+                raise TypeError(
+                    f"{name}: expected integer class labels in [0, {n_out}) or rows of width "
+                    f"{n_out}, got a 1-D array of dtype {arr.dtype}"
+                )
+            labels = self._labels(arr, name)
+            if labels.shape[0] != n:
+                raise ValueError(
+                    f"{name}: expected {n} labels, one per sample of X, got {labels.shape[0]}"
+                )
+            targets = np.zeros((n, n_out), dtype=self.dtype)
+            targets[np.arange(n), labels] = 1
+            return targets
+        out = _as_float_array(arr, name, self.dtype.type)
+        if out.ndim == 1:
+            out = out.reshape(-1, 1)
+        if out.ndim != 2 or out.shape[1] != n_out:
+            raise ValueError(
+                f"{name}: expected targets of shape (n_samples, {n_out}) or integer class "
+                f"labels, got shape {out.shape}"
+            )
+        if out.shape[0] != n:
+            raise ValueError(f"{name}: expected {n} rows, one per sample of X, got {out.shape[0]}")
+        return out
+
+    def _labels(self, y: Any, name: str = "y") -> np.ndarray:
+        """Integer class labels in ``[0, n_classes)`` as an int64 array."""
+        arr = np.asarray(y)
+        n_classes = max(self.sizes[-1], 2)
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(
+                f"{name}: expected a non-empty 1-D array of class labels, got {arr.shape}"
+            )
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+        if arr.min() < 0 or arr.max() >= n_classes:
+            raise ValueError(
+                f"{name}: expected class labels in [0, {n_classes}), "
+                f"got values from {arr.min()} to {arr.max()}"
+            )
+        return arr.astype(np.int64)
+
+    def _class_labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        """Class labels from integer labels or from one-hot (or score) rows."""
+        arr = np.asarray(y)
+        if arr.ndim == 2:
+            return (
+                self._targets(arr, n, name).argmax(axis=1)
+                if self.sizes[-1] > 1
+                else (self._targets(arr, n, name)[:, 0] > 0.5).astype(np.int64)
+            )
+        labels = self._labels(arr, name)
+        if labels.shape[0] != n:
+            raise ValueError(
+                f"{name}: expected {n} labels, one per sample of X, got {labels.shape[0]}"
+            )
+        return labels
+
+    # --- forward ------------------------------------------------------------------------
+
+    def feedforward(self, a: Any) -> np.ndarray:
+        """Output of the network, ``aᴸ``, for one sample or a batch.
+
+        Parameters
+        ----------
+        a : array_like
+            One sample as a vector of ``sizes[0]`` values or as the book's column
+            ``(sizes[0], 1)``, or a batch of shape ``(n_samples, sizes[0])``.
+
+        Returns
+        -------
+        ndarray
+            The same form as the input: a vector, a column, or ``(n_samples, sizes[-1])``.
+        """
+        arr = np.asarray(a)
+        n_in = self.sizes[0]
+        if arr.ndim == 1:
+            return self._feedforward(self._inputs(arr.reshape(1, -1), "a"))[0]
+        if arr.ndim == 2 and arr.shape[1] != n_in and arr.shape == (n_in, 1):
+            return self._feedforward(self._inputs(arr.reshape(1, -1), "a")).reshape(-1, 1)
+        return self._feedforward(self._inputs(arr, "a"))
+
+    def _feedforward(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        _kernels.feedforward(self.params, self._sizes, self._offsets, self._units, X, out)
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class index of each row of ``X``: the most active output neuron.
+
+        A network with a single output neuron predicts 1 where its output exceeds 0.5.
+        """
+        out = self._feedforward(self._inputs(X))
+        if self.sizes[-1] == 1:
+            return (out[:, 0] > 0.5).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def accuracy(self, X: Any, y: Any) -> float:
+        """Fraction of the rows of ``X`` whose predicted class is ``y`` (labels or one-hot)."""
+        X = self._inputs(X)
+        labels = self._class_labels(y, X.shape[0])
+        return float(np.mean(self.predict(X) == labels))
+
+    def evaluate(self, test_data: Any) -> int:
+        """Number of test inputs classified correctly, as the book's ``evaluate``.
+
+        ``test_data`` is the book's list of ``(x, y)`` pairs, ``y`` an integer label (or a
+        one-hot column), or a pair of arrays ``(X, y)``.
+        """
+        X, y = self._unpack(test_data, "test_data")
+        X = self._inputs(X, "test_data")
+        labels = self._class_labels(y, X.shape[0], "test_data")
+        return int(np.sum(self.predict(X) == labels))
+
+    def cost(self, X: Any, y: Any) -> float:
+        """Quadratic cost ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²`` over the rows of ``X``."""
+        X = self._inputs(X)
+        Y = self._targets(y, X.shape[0])
+        diff = self._feedforward(X).astype(np.float64) - Y
+        return float(0.5 * np.sum(diff * diff) / X.shape[0])
+
+    # --- gradients ----------------------------------------------------------------------
+
+    def backprop(self, x: Any, y: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradient of the cost of one sample, ``Cₓ = ½ ‖y − aᴸ‖²``, by backpropagation.
+
+        Parameters
+        ----------
+        x : array_like
+            One input: a vector of ``sizes[0]`` values or a column ``(sizes[0], 1)``.
+        y : array_like or int
+            Its target: a vector or column of ``sizes[-1]`` values, or a class label.
+
+        Returns
+        -------
+        nabla_b, nabla_w : list of ndarray
+            ``∂Cₓ/∂bˡ`` and ``∂Cₓ/∂wˡ``, shaped like ``biases`` and ``weights``.
+        """
+        x = np.asarray(x)
+        if x.ndim == 2 and x.shape[1] == 1:
+            x = x.reshape(1, -1)
+        elif x.ndim == 1:
+            x = x.reshape(1, -1)
+        else:
+            raise ValueError(
+                f"x: expected one sample, a vector of {self.sizes[0]} values or a column "
+                f"({self.sizes[0]}, 1), got shape {x.shape}"
+            )
+        y = np.asarray(y)
+        y = y.reshape(1) if y.ndim == 0 else y.reshape(1, -1)
+        return self.gradients(x, y)
+
+    def gradients(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Gradient of the quadratic cost averaged over a batch: ``(1/n) Σₓ ∇Cₓ``.
+
+        ``Y`` holds targets as rows or integer class labels. Returns ``(nabla_b, nabla_w)``
+        shaped like ``biases`` and ``weights``. The batch is summed in up to 8 slices in
+        parallel, each into its own buffer, then the slices are added in order: the result
+        does not depend on the number of threads.
+        """
+        X = self._inputs(X)
+        Y = self._targets(Y, X.shape[0], "Y")
+        grad = self._gradient_sum(X, Y) / X.shape[0]
+        nabla_w, nabla_b = self._views(grad)
+        return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
+
+    def _gradient_sum(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        block = _kernels.BLOCK_ROWS
+        n_slices = min(_MAX_SLICES, -(-n // block))
+        per_slice = -(-n // (n_slices * block)) * block
+        slices = np.minimum(np.arange(n_slices + 1, dtype=np.int64) * per_slice, n)
+        grads = np.empty((n_slices, self.params.size), dtype=self.dtype)
+        _kernels.batch_gradient(
+            self.params, self._sizes, self._offsets, self._units, X, Y, slices, grads
+        )
+        total = grads[0].copy()
+        for g in grads[1:]:
+            total += g
+        return total
+
+    def _trace(self, X: Any, Y: Any) -> dict[str, list[np.ndarray]]:
+        """Every ``zˡ``, ``aˡ`` and ``δˡ`` and the summed gradient of one batch, for tests."""
+        X = self._inputs(X)
+        Y = self._targets(Y, X.shape[0], "Y")
+        m = X.shape[0]
+        zbuf, abuf, dbuf = self._workspace(m)
+        grad = np.zeros_like(self.params)
+        rows = np.arange(m, dtype=np.int64)
+        _kernels.backward_pass(
+            self.params, self._sizes, self._offsets, self._units, X, Y, rows,
+            zbuf, abuf, dbuf, grad, m >= _kernels.BLAS_MIN_ROWS,
+        )  # fmt: skip
+
+        def per_layer(buf: np.ndarray) -> list[np.ndarray]:
+            cap = buf.size // int(self._units[-1])
+            return [
+                buf[cap * self._units[l - 1] : cap * self._units[l - 1] + m * n]
+                .reshape(m, n)
+                .copy()
+                for l, n in enumerate(self.sizes[1:], start=1)
+            ]
+
+        nabla_w, nabla_b = self._views(grad)
+        return {
+            "zs": per_layer(zbuf),
+            "activations": per_layer(abuf),
+            "deltas": per_layer(dbuf),
+            "nabla_b": [b.copy() for b in nabla_b],
+            "nabla_w": [w.copy() for w in nabla_w],
+        }
+
+    # --- training -----------------------------------------------------------------------
+
+    def _unpack(self, data: Any, name: str) -> tuple[Any, Any]:
+        """``(X, Y)`` from a pair of arrays or from the book's list of ``(x, y)`` pairs.
+
+        A tuple ``(X, Y)`` whose ``X`` is a 2-D ndarray of ``sizes[0]`` columns is a pair of
+        arrays; anything else is read as a sequence of ``(x, y)`` samples.
+        """
+        if (
+            isinstance(data, tuple)
+            and len(data) == 2
+            and isinstance(data[0], np.ndarray)
+            and data[0].ndim == 2
+            and data[0].shape[1] == self.sizes[0]
+        ):
+            return data
+        try:
+            pairs = list(data)
+        except TypeError:
+            raise TypeError(
+                f"{name}: expected a pair of arrays (X, y) or a list of (x, y) pairs, "
+                f"got {type(data).__name__}"
+            ) from None
+        if not pairs:
+            raise ValueError(f"{name}: expected at least one sample, got none")
+        if not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
+            raise TypeError(f"{name}: expected a pair of arrays (X, y) or a list of (x, y) pairs")
+        xs = [np.asarray(x).reshape(-1) for x, _ in pairs]
+        if len({x.shape for x in xs}) != 1:
+            raise ValueError(f"{name}: every x must have {self.sizes[0]} values")
+        ys = [np.asarray(y) for _, y in pairs]
+        if all(y.ndim == 0 for y in ys):
+            Y = np.array([int(y) for y in ys], dtype=np.int64)
+        else:
+            Y = np.stack([y.reshape(-1) for y in ys])
+        return np.stack(xs), Y
+
+    def SGD(
+        self,
+        training_data: Any,
+        epochs: int,
+        mini_batch_size: int,
+        eta: float,
+        test_data: Any = None,
+    ) -> dict[str, list]:
+        """Mini-batch stochastic gradient descent, with the book's call shape.
+
+        ``training_data`` is the book's list of ``(x, y)`` pairs (column vectors, one-hot
+        ``y``) or a pair of arrays ``(X, Y)``; ``test_data`` likewise, with integer labels.
+        With ``test_data`` each epoch prints ``Epoch j: k / n``, as the book's code does.
+        Returns the history, as ``fit`` does.
+        """
+        X, Y = self._unpack(training_data, "training_data")
+        validation = None if test_data is None else self._unpack(test_data, "test_data")
+        return self.fit(
+            X,
+            Y,
+            epochs=epochs,
+            batch_size=mini_batch_size,
+            lr=eta,
+            validation_data=validation,
+            verbose=True,
+            _names=("training_data", "mini_batch_size", "eta", "test_data"),
+        )
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        validation_data: tuple[Any, Any] | None = None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        verbose: bool = False,
+        _names: tuple[str, str, str, str] = ("X", "batch_size", "lr", "validation_data"),
+    ) -> dict[str, list]:
+        """Train by mini-batch SGD on the quadratic cost; one compiled call per epoch.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, sizes[0])
+        y : array_like
+            Integer class labels ``(n_samples,)`` or target rows ``(n_samples, sizes[-1])``.
+        epochs : int
+            Passes over the data (0 trains nothing).
+        batch_size : int
+            Samples per mini-batch ``m``; a last, smaller mini-batch is trained on too.
+        lr : float
+            Learning rate ``η``: each step is ``θ ← θ − (η/m) Σₓ ∇Cₓ``.
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch (cost and accuracy, in the history).
+        shuffle : bool
+            Visit the samples in a new random order each epoch (by index; the data is not
+            copied).
+        seed : int, optional
+            Seed of the shuffling; by default the network's own generator is used.
+        verbose : bool
+            Print one line per epoch (``Epoch j: k / n`` with validation data).
+
+        Returns
+        -------
+        dict of lists
+            ``epoch``, ``seconds`` (training time), and with validation data ``val_cost``,
+            ``val_accuracy`` and ``val_correct``.
+
+        Raises
+        ------
+        FloatingPointError
+            If an epoch produced non-finite parameters; they are restored to their values
+            before that epoch.
+        """
+        x_name, batch_name, lr_name, val_name = _names
+        X = self._inputs(X, x_name)
+        Y = self._targets(y, X.shape[0], "y" if x_name == "X" else x_name)
+        epochs = _check_positive_int(epochs, "epochs", allow_zero=True)
+        batch_size = _check_positive_int(batch_size, batch_name)
+        eta = self.dtype.type(_check_rate(lr, lr_name))
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
+                raise TypeError(f"{val_name}: expected a pair (X, y)")
+            X_val = self._inputs(validation_data[0], val_name)
+            Y_val = self._targets(validation_data[1], X_val.shape[0], val_name)
+            labels_val = self._class_labels(validation_data[1], X_val.shape[0], val_name)
+        rng = self._rng if seed is None else np.random.default_rng(seed)
+
+        n = X.shape[0]
+        zbuf, abuf, dbuf = self._workspace(min(batch_size, n))
+        grad = np.empty_like(self.params)
+        order = np.arange(n, dtype=np.int64)
+        history: dict[str, list] = {"epoch": [], "seconds": []}
+        if validation_data is not None:
+            history.update(val_cost=[], val_accuracy=[], val_correct=[])
+        for epoch in range(epochs):
+            if shuffle:
+                order = rng.permutation(n).astype(np.int64)
+            last_good = self.params.copy()
+            start = time.perf_counter()
+            _kernels.train_epoch(
+                self.params, self._sizes, self._offsets, self._units, X, Y, order,
+                batch_size, eta, zbuf, abuf, dbuf, grad,
+            )  # fmt: skip
+            seconds = time.perf_counter() - start
+            if not np.isfinite(self.params).all():
+                self.params[...] = last_good
+                raise FloatingPointError(
+                    f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
+                    "too large); the parameters were restored to their values before the epoch"
+                )
+            history["epoch"].append(epoch)
+            history["seconds"].append(seconds)
+            line = f"Epoch {epoch}"
+            if validation_data is not None:
+                out = self._feedforward(X_val)
+                diff = out.astype(np.float64) - Y_val
+                predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
+                correct = int(np.sum(predicted == labels_val))
+                history["val_cost"].append(float(0.5 * np.sum(diff * diff) / X_val.shape[0]))
+                history["val_correct"].append(correct)
+                history["val_accuracy"].append(correct / X_val.shape[0])
+                line += f": {correct} / {X_val.shape[0]}"
+            else:
+                line += " complete"
+            if verbose:
+                print(line, flush=True)
+        return history
