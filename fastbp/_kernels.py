@@ -51,9 +51,14 @@ def sigmoid_scalar(z):
 
 @kernel()
 def sigmoid_prime_scalar(z):
-    """σ'(z) = σ(z) (1 − σ(z)), from the stable σ (never NaN; 0 when σ saturates)."""
-    s = sigmoid_scalar(z)
-    return s * (type(s)(1.0) - s)
+    """σ'(z) = σ(z) (1 − σ(z)), evaluated as ``e / (1 + e)²`` with ``e = e^(−|z|)``.
+
+    The product form loses all relative precision where σ(z) rounds near 1 (``1 − σ`` cancels);
+    this form is exact to rounding for every ``z`` and never overflows or gives NaN.
+    """
+    e = np.exp(-np.abs(z))
+    d = type(z)(1.0) + e
+    return e / (d * d)
 
 
 @kernel()

@@ -28,7 +28,7 @@ _MAX_SLICES = 8
 
 def _check_dtype(dtype: Any) -> type[np.floating]:
     try:
-        name = np.dtype(dtype).name
+        name = None if dtype is None else np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in _DTYPES:
@@ -71,9 +71,17 @@ def _check_rate(value: Any, name: str) -> float:
     return value
 
 
+def _asarray(values: Any, name: str) -> np.ndarray:
+    """``np.asarray(values)``, with a ragged nested sequence reported under ``name``."""
+    try:
+        return np.asarray(values)
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected a rectangular array of numbers ({exc})") from None
+
+
 def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndarray:
     """``values`` as an array of ``dtype``, refusing non-numeric, empty and non-finite input."""
-    arr = np.asarray(values)
+    arr = _asarray(values, name)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
     ):
@@ -84,7 +92,8 @@ def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndar
         raise ValueError(f"{name}: expected at least one sample, got an empty array {arr.shape}")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         raise ValueError(f"{name}: values overflow {np.dtype(dtype).name}; expected finite values")
     return out
@@ -190,7 +199,7 @@ class Network:
 
     def _targets(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         """Targets as ``(n, sizes[-1])`` rows: from integer class labels or from rows."""
-        arr = np.asarray(y)
+        arr = _asarray(y, name)
         n_out = self.sizes[-1]
         if arr.ndim == 1 and n_out > 1:
             if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -237,7 +246,7 @@ class Network:
 
     def _class_labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         """Class labels from integer labels or from one-hot (or score) rows."""
-        arr = np.asarray(y)
+        arr = _asarray(y, name)
         if arr.ndim == 2:
             return (
                 self._targets(arr, n, name).argmax(axis=1)
@@ -267,7 +276,7 @@ class Network:
         ndarray
             The same form as the input: a vector, a column, or ``(n_samples, sizes[-1])``.
         """
-        arr = np.asarray(a)
+        arr = _asarray(a, "a")
         n_in = self.sizes[0]
         if arr.ndim == 1:
             return self._feedforward(self._inputs(arr.reshape(1, -1), "a"))[0]
@@ -331,18 +340,15 @@ class Network:
         nabla_b, nabla_w : list of ndarray
             ``∂Cₓ/∂bˡ`` and ``∂Cₓ/∂wˡ``, shaped like ``biases`` and ``weights``.
         """
-        x = np.asarray(x)
-        if x.ndim == 2 and x.shape[1] == 1:
-            x = x.reshape(1, -1)
-        elif x.ndim == 1:
-            x = x.reshape(1, -1)
-        else:
+        x = _asarray(x, "x")
+        if x.shape not in ((self.sizes[0],), (self.sizes[0], 1)):
             raise ValueError(
                 f"x: expected one sample, a vector of {self.sizes[0]} values or a column "
                 f"({self.sizes[0]}, 1), got shape {x.shape}"
             )
-        y = np.asarray(y)
-        y = y.reshape(1) if y.ndim == 0 else y.reshape(1, -1)
+        x = self._inputs(x.reshape(1, -1), "x")
+        y = _asarray(y, "y")
+        y = self._targets(y.reshape(1) if y.ndim == 0 else y.reshape(1, -1), 1, "y")
         return self.gradients(x, y)
 
     def gradients(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -410,15 +416,13 @@ class Network:
     def _unpack(self, data: Any, name: str) -> tuple[Any, Any]:
         """``(X, Y)`` from a pair of arrays or from the book's list of ``(x, y)`` pairs.
 
-        A tuple ``(X, Y)`` whose ``X`` is a 2-D ndarray of ``sizes[0]`` columns is a pair of
-        arrays; anything else is read as a sequence of ``(x, y)`` samples.
+        A tuple ``(X, Y)`` whose ``X`` is an ndarray is a pair of arrays (its shape is checked
+        later); anything else is read as a sequence of ``(x, y)`` samples.
         """
         if (
             isinstance(data, tuple)
             and len(data) == 2
             and isinstance(data[0], np.ndarray)
-            and data[0].ndim == 2
-            and data[0].shape[1] == self.sizes[0]
         ):
             return data
         try:
@@ -432,13 +436,17 @@ class Network:
             raise ValueError(f"{name}: expected at least one sample, got none")
         if not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
             raise TypeError(f"{name}: expected a pair of arrays (X, y) or a list of (x, y) pairs")
-        xs = [np.asarray(x).reshape(-1) for x, _ in pairs]
+        xs = [_asarray(x, name).reshape(-1) for x, _ in pairs]
         if len({x.shape for x in xs}) != 1:
             raise ValueError(f"{name}: every x must have {self.sizes[0]} values")
-        ys = [np.asarray(y) for _, y in pairs]
+        ys = [_asarray(y, name) for _, y in pairs]
         if all(y.ndim == 0 for y in ys):
-            Y = np.array([int(y) for y in ys], dtype=np.int64)
+            Y = np.stack(ys)
+            if not np.issubdtype(Y.dtype, np.integer):
+                raise TypeError(f"{name}: expected integer class labels, got dtype {Y.dtype}")
         else:
+            if len({y.size for y in ys}) != 1:
+                raise ValueError(f"{name}: every y must have the same number of values")
             Y = np.stack([y.reshape(-1) for y in ys])
         return np.stack(xs), Y
 
@@ -524,7 +532,10 @@ class Network:
         Y = self._targets(y, X.shape[0], "y" if x_name == "X" else x_name)
         epochs = _check_positive_int(epochs, "epochs", allow_zero=True)
         batch_size = _check_positive_int(batch_size, batch_name)
-        eta = self.dtype.type(_check_rate(lr, lr_name))
+        eta = _check_rate(lr, lr_name)
+        if not np.isfinite(self.dtype.type(eta)):
+            raise ValueError(f"{lr_name}: {eta} overflows {self.dtype.name}; expected a smaller rate")
+        eta = self.dtype.type(eta)
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError(f"{val_name}: expected a pair (X, y)")

@@ -56,16 +56,6 @@ def write_idx(path: Path, array: np.ndarray, *, gz: bool = False, **kwargs: obje
 
 
 @pytest.fixture(scope="module")
-def mnist_env() -> Path:
-    value = os.environ.get("FASTBP_DATA")
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail("FASTBP_DATA must point to the MNIST files when CI is set")
-        pytest.skip("FASTBP_DATA is not set; set it to a directory with the four MNIST files")
-    return Path(value).expanduser()
-
-
-@pytest.fixture(scope="module")
 def mnist_standard(mnist_env: Path):
     # No path argument: load_mnist must find the files through FASTBP_DATA.
     assert data_dir() == mnist_env

@@ -1,0 +1,348 @@
+"""The kernels and ``Network`` against the equations: reference, finite differences, examples."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastbp import Network, _kernels
+
+from . import naive
+
+TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+
+
+def assert_close(actual, expected, dtype, what=""):
+    """Relative agreement at the dtype's tolerance, scaled by the largest reference value."""
+    expected = np.asarray(expected, dtype=np.float64)
+    tol = TOLERANCE[dtype]
+    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def random_problem(sizes, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    net = Network(sizes, seed=seed, dtype=dtype)
+    X = rng.standard_normal((n, sizes[0]))
+    Y = rng.random((n, sizes[-1]))
+    return net, X.astype(dtype), Y.astype(dtype)
+
+
+# --- the reference comparison -------------------------------------------------------------
+
+architectures = st.lists(st.integers(1, 64), min_size=2, max_size=6)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples=40, deadline=None)
+@given(sizes=architectures, n=st.integers(1, 33), seed=st.integers(0, 2**32 - 1))
+def test_every_activation_delta_and_gradient_match_reference(dtype, sizes, n, seed):
+    net, X, Y = random_problem(sizes, n, dtype, seed)
+    trace = net._trace(X, Y)
+    ref = naive.batch(net.weights, net.biases, X, Y)
+    for key in ("zs", "activations", "deltas", "nabla_b", "nabla_w"):
+        for l, (got, want) in enumerate(zip(trace[key], ref[key], strict=True)):
+            assert got.shape == want.shape
+            assert_close(got, want, dtype, f"{key}[{l}] sizes={sizes} n={n}")
+    nabla_b, nabla_w = net.gradients(X, Y)
+    for got, want in zip(nabla_b + nabla_w, ref["nabla_b"] + ref["nabla_w"], strict=True):
+        assert_close(got, want / n, dtype, f"gradients() sizes={sizes} n={n}")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples=15, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 20), min_size=2, max_size=4),
+    n=st.integers(1, 70),
+    batch_size=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_one_epoch_matches_reference_sgd(dtype, sizes, n, batch_size, seed):
+    """The compiled epoch, last partial mini-batch included, is the book's update rule."""
+    net, X, Y = random_problem(sizes, n, dtype, seed)
+    weights, biases = naive.sgd_epoch(net.weights, net.biases, X, Y, np.arange(n), batch_size, 0.5)
+    net.fit(X, Y, epochs=1, batch_size=batch_size, lr=0.5, shuffle=False)
+    for got, want in zip(net.weights + net.biases, weights + biases, strict=True):
+        # float32 rounding compounds over the steps of an epoch: allow 10 steps' worth.
+        tol = TOLERANCE[dtype] * (10 if dtype == "float32" else 1)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_blas_and_loop_paths_agree():
+    """Mini-batches of BLAS_MIN_ROWS rows or more take the BLAS path; both give one answer."""
+    m = _kernels.BLAS_MIN_ROWS
+    net, X, Y = random_problem([40, 20, 7, 3], m, "float64", 3)
+    blas = net._trace(X, Y)
+    loop = net._trace(X[: m - 1], Y[: m - 1])
+    ref = naive.batch(net.weights, net.biases, X[: m - 1], Y[: m - 1])
+    for key in ("deltas", "nabla_w"):
+        for got_blas, got_loop, want in zip(blas[key], loop[key], ref[key], strict=True):
+            assert_close(got_loop, want, "float64")
+            if key == "deltas":
+                assert_close(got_blas[: m - 1], want, "float64")
+
+
+# --- finite differences ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [[3, 4, 2], [5, 3, 4, 3], [2, 1, 1, 2, 1]])
+def test_gradient_matches_central_differences(sizes):
+    rng = np.random.default_rng(7)
+    net = Network(sizes, seed=11, dtype="float64")
+    X = rng.standard_normal((6, sizes[0]))
+    Y = rng.random((6, sizes[-1]))
+    nabla_b, nabla_w = net.gradients(X, Y)
+    analytic = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b)])
+    numeric = np.empty_like(net.params)
+    h = 1e-6
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + h
+        up = net.cost(X, Y)
+        net.params[i] = saved - h
+        down = net.cost(X, Y)
+        net.params[i] = saved
+        numeric[i] = (up - down) / (2 * h)
+    relative = np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric)
+    assert relative < 1e-6
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+# --- a hand-worked example ------------------------------------------------------------------
+
+
+def hand_network():
+    """2-2-1, w¹ = 0, b¹ = 0, w² = [1, −1], b² = 0: every z is 0, so σ = ½ and σ' = ¼."""
+    net = Network([2, 2, 1], dtype="float64")
+    net.params[:] = 0
+    net.weights[1][...] = [[1.0, -1.0]]
+    return net
+
+
+def test_hand_worked_one_sample_step():
+    # x = (1, 0), y = 1.  a¹ = (½, ½), z² = ½ − ½ = 0, a² = ½.
+    # BP1: δ² = (a² − y) σ'(z²) = (½ − 1) · ¼ = −⅛.
+    # BP2: δ¹ = (w²)ᵀ δ² ⊙ σ'(z¹) = (1, −1) · (−⅛) · ¼ = (−1/32, 1/32).
+    # BP3/BP4: ∂C/∂b² = −⅛, ∂C/∂w² = δ² (a¹)ᵀ = (−1/16, −1/16),
+    #          ∂C/∂b¹ = δ¹,  ∂C/∂w¹ = δ¹ xᵀ = [[−1/32, 0], [1/32, 0]].
+    net = hand_network()
+    nabla_b, nabla_w = net.backprop(np.array([[1.0], [0.0]]), np.array([[1.0]]))
+    np.testing.assert_array_equal(nabla_b[1], [-0.125])
+    np.testing.assert_array_equal(nabla_w[1], [[-0.0625, -0.0625]])
+    np.testing.assert_array_equal(nabla_b[0], [-0.03125, 0.03125])
+    np.testing.assert_array_equal(nabla_w[0], [[-0.03125, 0.0], [0.03125, 0.0]])
+    # One SGD step with η = 1, m = 1: θ ← θ − ∇θ.
+    net.SGD([(np.array([[1.0], [0.0]]), np.array([[1.0]]))], 1, 1, 1.0)
+    np.testing.assert_array_equal(net.weights[1], [[1.0625, -0.9375]])
+    np.testing.assert_array_equal(net.biases[1], [0.125])
+    np.testing.assert_array_equal(net.weights[0], [[0.03125, 0.0], [-0.03125, 0.0]])
+    np.testing.assert_array_equal(net.biases[0], [0.03125, -0.03125])
+
+
+def test_hand_worked_two_sample_step():
+    # Adding x = (0, 1), y = 0 gives δ² = ½ · ¼ = ⅛ and δ¹ = (1/32, −1/32): the bias and w²
+    # gradients of the two samples cancel; ∂C/∂w¹ sums to [[−1/32, 1/32], [1/32, −1/32]].
+    # With η = 2 and m = 2 the step is θ ← θ − Σₓ∇Cₓ.
+    net = hand_network()
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    net.fit(X, np.array([1.0, 0.0]), epochs=1, batch_size=2, lr=2.0, shuffle=False)
+    np.testing.assert_array_equal(net.weights[0], [[0.03125, -0.03125], [-0.03125, 0.03125]])
+    np.testing.assert_array_equal(net.biases[0], [0.0, 0.0])
+    np.testing.assert_array_equal(net.weights[1], [[1.0, -1.0]])
+    np.testing.assert_array_equal(net.biases[1], [0.0])
+
+
+# --- races and reproducibility --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes", [[3, 1, 1], [2, 2, 1], [1, 2, 2]])
+def test_tiny_layers_with_a_large_batch_lose_no_update(sizes, dtype):
+    """Summing 20,000 samples into one or two cells in parallel must equal the serial sum."""
+    net, X, Y = random_problem(sizes, 20_000, dtype, 5)
+    ref = naive.batch(net.weights, net.biases, X, Y)
+    nabla_b, nabla_w = net.gradients(X, Y)
+    # float32 sums of 20,000 terms round at about √n·ε relative to the sum of magnitudes.
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    for got, want in zip(nabla_b + nabla_w, ref["nabla_b"] + ref["nabla_w"], strict=True):
+        np.testing.assert_allclose(got, want / 20_000, rtol=tol, atol=tol * np.abs(want).max())
+
+
+def test_same_seed_gives_bitwise_identical_weights():
+    rng = np.random.default_rng(0)
+    X = rng.random((500, 12))
+    y = rng.integers(0, 4, 500)
+    nets = [Network([12, 8, 4], seed=42) for _ in range(2)]
+    for net in nets:
+        net.fit(X, y, epochs=2, batch_size=7, lr=1.0)
+    assert nets[0].params.tobytes() == nets[1].params.tobytes()
+    other = Network([12, 8, 4], seed=43)
+    other.fit(X, y, epochs=2, batch_size=7, lr=1.0)
+    assert other.params.tobytes() != nets[0].params.tobytes()
+
+
+REPRODUCE = textwrap.dedent(
+    """
+    import hashlib, numpy as np, numba
+    from fastbp import Network
+    rng = np.random.default_rng(0)
+    X = rng.random((3000, 20)); y = rng.integers(0, 5, 3000)
+    net = Network([20, 16, 5], seed=3)
+    net.fit(X, y, epochs=1, batch_size=10, lr=2.0)
+    net.fit(X, y, epochs=1, batch_size=100, lr=2.0)
+    nabla_b, nabla_w = net.gradients(X, y)
+    out = net.feedforward(X)
+    h = hashlib.sha256(net.params.tobytes())
+    for a in nabla_b + nabla_w + [out]:
+        h.update(a.tobytes())
+    print(numba.get_num_threads(), h.hexdigest())
+    """
+)
+
+
+def test_same_weights_whatever_the_thread_count():
+    digests = {}
+    for threads in (1, 2):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        result = subprocess.run(
+            [sys.executable, "-c", REPRODUCE], env=env, capture_output=True, text=True, check=True
+        )
+        reported, digest = result.stdout.split()
+        assert int(reported) == threads
+        digests[threads] = digest
+    assert digests[1] == digests[2]
+
+
+# --- numerical safety -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_at_extreme_inputs(dtype):
+    z = np.array([-1e4, -800.0, -100.0, -1.0, 0.0, 1.0, 100.0, 800.0, 1e4], dtype=dtype)
+    s = np.empty_like(z)
+    ds = np.empty_like(z)
+    with np.errstate(all="raise"):
+        _kernels.sigmoid(z, s)
+        _kernels.sigmoid_prime(z, ds)
+    assert s.dtype == dtype and np.isfinite(s).all() and np.isfinite(ds).all()
+    np.testing.assert_allclose(s, naive.sigmoid(z.astype(np.float64)), rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(ds, naive.sigmoid_prime(z.astype(np.float64)), rtol=1e-5, atol=1e-30)
+    assert s[0] == 0 and s[-1] == 1 and s[4] == 0.5 and ds[4] == 0.25
+
+
+def test_saturated_network_trains_without_nan():
+    net = Network([3, 4, 2], seed=0, dtype="float32")
+    X = np.full((20, 3), 1e4, dtype=np.float32)
+    y = np.arange(20) % 2
+    net.fit(X, y, epochs=3, batch_size=5, lr=3.0)
+    assert np.isfinite(net.params).all()
+
+
+def test_non_finite_training_restores_the_last_good_parameters():
+    # With w¹ = 0 every hidden unit has σ'(z) = σ'(b) > 0, so ∂C/∂w¹ = δ¹xᵀ is of the order of
+    # x = 1e300 and one step of η = 1e12 overflows w¹ to infinity.
+    net = Network([2, 3, 1], seed=0, dtype="float64")
+    net.weights[0][...] = 0
+    before = net.params.copy()
+    X = np.array([[1e300, 1e300], [1.0, 0.0]])
+    with pytest.raises(FloatingPointError, match="epoch 0"):
+        net.fit(X, np.array([0.0, 1.0]), epochs=2, batch_size=1, lr=1e12, shuffle=False)
+    assert net.params.tobytes() == before.tobytes()
+
+
+# --- the Network's structure ----------------------------------------------------------------
+
+
+def test_parameters_are_views_of_one_flat_buffer():
+    net = Network([4, 3, 2], seed=1)
+    assert [w.shape for w in net.weights] == [(3, 4), (2, 3)]
+    assert [b.shape for b in net.biases] == [(3,), (2,)]
+    assert net.params.size == 4 * 3 + 3 + 3 * 2 + 2
+    for a in net.weights + net.biases:
+        assert np.shares_memory(a, net.params)
+    net.params[:] = 0.5
+    assert all((a == 0.5).all() for a in net.weights + net.biases)
+    assert net.num_layers == 3 and net.sizes == (4, 3, 2)
+    assert repr(net).startswith("Network([4, 3, 2]")
+
+
+def test_initialisation_is_standard_normal_and_shared_across_dtypes():
+    a = Network([200, 100, 10], seed=5, dtype="float64")
+    b = Network([200, 100, 10], seed=5, dtype="float32")
+    assert b.params.dtype == np.float32
+    np.testing.assert_array_equal(b.params, a.params.astype(np.float32))
+    assert abs(a.params.mean()) < 0.02 and abs(a.params.std() - 1) < 0.02
+
+
+def test_feedforward_accepts_a_vector_a_column_and_a_batch():
+    net = Network([3, 5, 2], seed=2, dtype="float64")
+    X = np.random.default_rng(1).random((4, 3))
+    batch = net.feedforward(X)
+    assert batch.shape == (4, 2)
+    np.testing.assert_allclose(batch, naive.batch(net.weights, net.biases, X, np.zeros((4, 2)))["activations"][-1])
+    assert net.feedforward(X[0]).shape == (2,)
+    np.testing.assert_array_equal(net.feedforward(X[0]), batch[0])
+    column = net.feedforward(X[0].reshape(3, 1))
+    assert column.shape == (2, 1)
+    np.testing.assert_array_equal(column[:, 0], batch[0])
+
+
+def test_predict_evaluate_and_accuracy_agree():
+    net = Network([3, 5, 4], seed=2)
+    X = np.random.default_rng(1).random((50, 3))
+    predicted = net.predict(X)
+    assert predicted.shape == (50,) and predicted.dtype == np.int64
+    np.testing.assert_array_equal(predicted, net.feedforward(X).argmax(axis=1))
+    labels = predicted.copy()
+    labels[:10] = (labels[:10] + 1) % 4
+    assert net.accuracy(X, labels) == pytest.approx(0.8)
+    assert net.evaluate((X, labels)) == 40
+    assert net.evaluate([(x.reshape(3, 1), int(c)) for x, c in zip(X, labels)]) == 40
+    one_hot = np.eye(4)[labels]
+    assert net.accuracy(X, one_hot) == pytest.approx(0.8)
+
+
+def test_sgd_takes_the_books_data_and_prints_its_progress(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    labels = (X.sum(axis=1) > 1.5).astype(int)
+    training = [(x.reshape(3, 1), np.eye(2)[c].reshape(2, 1)) for x, c in zip(X, labels)]
+    test = [(x.reshape(3, 1), int(c)) for x, c in zip(X[:10], labels[:10])]
+    net = Network([3, 4, 2], seed=0, dtype="float64")
+    same = Network([3, 4, 2], seed=0, dtype="float64")
+    history = net.SGD(training, 2, 5, 1.0, test_data=test)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Epoch {j}: {history['val_correct'][j]} / 10" for j in range(2)]
+    same.fit(X, labels, epochs=2, batch_size=5, lr=1.0, validation_data=(X[:10], labels[:10]))
+    assert same.params.tobytes() == net.params.tobytes()
+
+
+# --- learning -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "truth"),
+    [("AND", [0, 0, 0, 1]), ("OR", [0, 1, 1, 1]), ("NAND", [1, 1, 1, 0]), ("XOR", [0, 1, 1, 0])],
+)
+def test_learns_logic_gates(name, truth):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array(truth, dtype=float)
+    net = Network([2, 4, 1], seed=1, dtype="float64")
+    net.fit(X, y, epochs=3000, batch_size=4, lr=4.0)
+    np.testing.assert_array_equal(net.predict(X), truth, err_msg=name)
+    assert net.cost(X, y) < 0.01
+
+
+def test_mnist_one_epoch_reaches_the_books_accuracy(mnist_book):
+    (X, y), _, (X_test, y_test) = mnist_book
+    net = Network([784, 30, 10], seed=1)
+    net.fit(X, y, epochs=1, batch_size=10, lr=3.0)
+    assert net.accuracy(X_test, y_test) >= 0.89
