@@ -419,11 +419,7 @@ class Network:
         A tuple ``(X, Y)`` whose ``X`` is an ndarray is a pair of arrays (its shape is checked
         later); anything else is read as a sequence of ``(x, y)`` samples.
         """
-        if (
-            isinstance(data, tuple)
-            and len(data) == 2
-            and isinstance(data[0], np.ndarray)
-        ):
+        if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
             return data
         try:
             pairs = list(data)
@@ -533,9 +529,13 @@ class Network:
         epochs = _check_positive_int(epochs, "epochs", allow_zero=True)
         batch_size = _check_positive_int(batch_size, batch_name)
         eta = _check_rate(lr, lr_name)
-        if not np.isfinite(self.dtype.type(eta)):
-            raise ValueError(f"{lr_name}: {eta} overflows {self.dtype.name}; expected a smaller rate")
-        eta = self.dtype.type(eta)
+        with np.errstate(over="ignore"):  # the ValueError below, not numpy's cast warning
+            eta_cast = self.dtype.type(eta)
+        if not np.isfinite(eta_cast):
+            raise ValueError(
+                f"{lr_name}: {eta} overflows {self.dtype.name}; expected a smaller rate"
+            )
+        eta = eta_cast
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError(f"{val_name}: expected a pair (X, y)")
