@@ -51,7 +51,10 @@ def batch(weights, biases, X, Y):
     """``backprop`` for every row, stacked (``zs``, ``activations``, ``deltas``) and summed
     (``nabla_b``, ``nabla_w``) over the batch."""
     per_sample = [backprop(weights, biases, x, y) for x, y in zip(X, Y, strict=True)]
-    stacked = [[np.stack(layer) for layer in zip(*part, strict=True)] for part in zip(*per_sample)]
+    stacked = [
+        [np.stack(layer) for layer in zip(*part, strict=True)]
+        for part in zip(*per_sample, strict=False)
+    ]
     zs, activations, deltas, nabla_b, nabla_w = stacked
     return {
         "zs": zs,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -100,7 +99,9 @@ def test_gradient_matches_central_differences(sizes):
     X = rng.standard_normal((6, sizes[0]))
     Y = rng.random((6, sizes[-1]))
     nabla_b, nabla_w = net.gradients(X, Y)
-    analytic = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b)])
+    analytic = np.concatenate(
+        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
+    )
     numeric = np.empty_like(net.params)
     h = 1e-6
     for i in range(net.params.size):
@@ -287,7 +288,9 @@ def test_feedforward_accepts_a_vector_a_column_and_a_batch():
     X = np.random.default_rng(1).random((4, 3))
     batch = net.feedforward(X)
     assert batch.shape == (4, 2)
-    np.testing.assert_allclose(batch, naive.batch(net.weights, net.biases, X, np.zeros((4, 2)))["activations"][-1])
+    np.testing.assert_allclose(
+        batch, naive.batch(net.weights, net.biases, X, np.zeros((4, 2)))["activations"][-1]
+    )
     assert net.feedforward(X[0]).shape == (2,)
     np.testing.assert_array_equal(net.feedforward(X[0]), batch[0])
     column = net.feedforward(X[0].reshape(3, 1))
@@ -305,7 +308,7 @@ def test_predict_evaluate_and_accuracy_agree():
     labels[:10] = (labels[:10] + 1) % 4
     assert net.accuracy(X, labels) == pytest.approx(0.8)
     assert net.evaluate((X, labels)) == 40
-    assert net.evaluate([(x.reshape(3, 1), int(c)) for x, c in zip(X, labels)]) == 40
+    assert net.evaluate([(x.reshape(3, 1), int(c)) for x, c in zip(X, labels, strict=True)]) == 40
     one_hot = np.eye(4)[labels]
     assert net.accuracy(X, one_hot) == pytest.approx(0.8)
 
@@ -314,8 +317,10 @@ def test_sgd_takes_the_books_data_and_prints_its_progress(capsys):
     rng = np.random.default_rng(0)
     X = rng.random((40, 3))
     labels = (X.sum(axis=1) > 1.5).astype(int)
-    training = [(x.reshape(3, 1), np.eye(2)[c].reshape(2, 1)) for x, c in zip(X, labels)]
-    test = [(x.reshape(3, 1), int(c)) for x, c in zip(X[:10], labels[:10])]
+    training = [
+        (x.reshape(3, 1), np.eye(2)[c].reshape(2, 1)) for x, c in zip(X, labels, strict=True)
+    ]
+    test = [(x.reshape(3, 1), int(c)) for x, c in zip(X[:10], labels[:10], strict=True)]
     net = Network([3, 4, 2], seed=0, dtype="float64")
     same = Network([3, 4, 2], seed=0, dtype="float64")
     history = net.SGD(training, 2, 5, 1.0, test_data=test)
