@@ -90,13 +90,25 @@ def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndar
         raise TypeError(f"{name}: expected real numbers, got complex values")
     if arr.size == 0:
         raise ValueError(f"{name}: expected at least one sample, got an empty array {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+    if np.issubdtype(arr.dtype, np.floating) and not _all_finite(arr):
         raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    # Only a narrowing float cast (float64 to float32) can overflow.
+    narrowed = np.issubdtype(arr.dtype, np.floating) and arr.itemsize > out.itemsize
+    if narrowed and not _all_finite(out):
         raise ValueError(f"{name}: values overflow {np.dtype(dtype).name}; expected finite values")
     return out
+
+
+def _all_finite(arr: np.ndarray) -> bool:
+    """Whether every value is finite. A finite sum proves it without a boolean array
+    the size of ``arr`` (NaN and ±inf propagate into any sum); only an overflowing sum of
+    finite values needs the element-wise test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.isfinite(arr).all())
 
 
 class Network:
