@@ -21,11 +21,11 @@ from numba import prange
 
 from ._config import kernel
 
-#: Mini-batches of at least this many rows use BLAS for the matrix products (measured on a
-#: 2-core x86-64: at 10 rows the compiled loops run the 784→30 product at 65 GFLOP/s against
-#: 28 for BLAS; at 100 rows BLAS runs at 140–170 against 55–85). BLAS is never called inside a
-#: parallel region, where it would oversubscribe the cores.
-BLAS_MIN_ROWS = 32
+#: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
+#: a layer's work ``m · n_out · n_in`` is at least this many multiply-adds; below it one thread
+#: is faster, since a parallel region costs microseconds to start. (784-30-10 at batch 10 is
+#: 235k per step: one thread; 784-100-10 at batch 100 is 7.8M: all of them.)
+PARALLEL_MIN_WORK = 1_000_000
 
 #: Rows per block in the parallel kernels. A fixed number, so that how the work is split, and
 #: so every rounding, does not depend on the number of threads.
@@ -36,184 +36,42 @@ BLOCK_ROWS = 64
 
 
 @kernel()
-def sigmoid_scalar(z):
-    """σ(z) = 1 / (1 + e⁻ᶻ), evaluated without overflow.
+def sigmoid_and_prime(z):
+    """``(σ(z), σ'(z))`` from one exponential: σ(z) = 1 / (1 + e⁻ᶻ), σ'(z) = σ(z)(1 − σ(z)).
 
-    For ``z < 0`` it uses the equal form ``eᶻ / (1 + eᶻ)``, so ``exp`` only ever sees
-    a non-positive argument: no overflow and no NaN for any finite ``z``.
+    With ``e = e^(−|z|)``: σ(z) = 1/(1 + e) for z ≥ 0 and e/(1 + e) for z < 0, and
+    σ'(z) = e/(1 + e)². ``exp`` only ever sees a non-positive argument, so nothing overflows
+    and nothing is NaN for any finite ``z``; and σ' keeps its full relative precision where
+    σ rounds to 1 (the product form loses it to the cancellation in ``1 − σ``).
     """
     one = type(z)(1.0)
     e = np.exp(-np.abs(z))
-    if z >= 0:
-        return one / (one + e)
-    return e / (one + e)
+    d = one + e
+    s = one / d if z >= 0 else e / d
+    return s, e / (d * d)
 
 
 @kernel()
-def sigmoid_prime_scalar(z):
-    """σ'(z) = σ(z) (1 − σ(z)), evaluated as ``e / (1 + e)²`` with ``e = e^(−|z|)``.
+def sigmoid(z, a, da):
+    """The activation and its derivative, element-wise: ``a = σ(z)``, ``da = σ'(z)``.
 
-    The product form loses all relative precision where σ(z) rounds near 1 (``1 − σ`` cancels);
-    this form is exact to rounding for every ``z`` and never overflows or gives NaN.
+    The forward pass keeps ``σ'(zˡ)`` for BP1 and BP2, so each neuron costs one ``exp``.
     """
-    e = np.exp(-np.abs(z))
-    d = type(z)(1.0) + e
-    return e / (d * d)
-
-
-@kernel()
-def sigmoid(z, out):
-    """Element-wise activation ``out = σ(z)`` (``out`` may be ``z``)."""
     zf = z.ravel()
-    of = out.ravel()
+    af = a.ravel()
+    df = da.ravel()
     for i in range(zf.shape[0]):
-        of[i] = sigmoid_scalar(zf[i])
+        af[i], df[i] = sigmoid_and_prime(zf[i])
 
 
-@kernel()
-def sigmoid_prime(z, out):
-    """Element-wise derivative ``out = σ'(z) = σ(z) (1 − σ(z))``."""
-    zf = z.ravel()
-    of = out.ravel()
-    for i in range(zf.shape[0]):
-        of[i] = sigmoid_prime_scalar(zf[i])
-
-
-# --- forward pass -------------------------------------------------------------------------
-
-
-@kernel()
-def gather_rows(a, rows):
-    """The mini-batch ``a[rows]`` as a new C-contiguous array (for the BLAS path)."""
-    out = np.empty((rows.shape[0], a.shape[1]), dtype=a.dtype)
-    for k in range(rows.shape[0]):
-        out[k] = a[rows[k]]
-    return out
-
-
-@kernel()
-def weighted_input(w, b, a, rows, z, use_blas):
-    """Weighted input of a layer for a mini-batch: ``z = w a + b``.
-
-    Parameters
-    ----------
-    w : (n_out, n_in) array
-    b : (n_out,) array
-    a : (n, n_in) array
-        Activations of the previous layer; the mini-batch is ``a[rows]``.
-    rows : (m,) int64 array
-    z : (m, n_out) array, output
-        ``z[k, j] = Σᵢ w[j, i] a[rows[k], i] + b[j]``.
-    use_blas : bool
-        Compute the product with BLAS (``np.dot``) rather than with the compiled loop. BLAS
-        is faster from a few dozen rows up, the loop below that (see ``BLAS_MIN_ROWS``).
-    """
-    n_out, n_in = w.shape
-    if use_blas:
-        np.dot(gather_rows(a, rows), w.T, z)
-        for k in range(rows.shape[0]):
-            for j in range(n_out):
-                z[k, j] += b[j]
-        return
-    for k in range(rows.shape[0]):
-        ak = a[rows[k]]
-        for j in range(n_out):
-            wj = w[j]
-            s = b[j]
-            for i in range(n_in):
-                s += wj[i] * ak[i]
-            z[k, j] = s
-
-
-# --- the four equations of backpropagation ------------------------------------------------
-
-
-@kernel()
-def output_error_quadratic(a, y, rows, z, delta):
-    """BP1 with the quadratic cost: ``δᴸ = ∇ₐC ⊙ σ'(zᴸ)``, where ``∇ₐC = a − y``.
-
-    ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²``. Targets of the mini-batch are ``y[rows]``;
-    ``delta[k, j] = (a[k, j] − y[rows[k], j]) σ'(z[k, j])``.
-    """
-    m, n = delta.shape
-    for k in range(m):
-        yk = y[rows[k]]
-        for j in range(n):
-            delta[k, j] = (a[k, j] - yk[j]) * sigmoid_prime_scalar(z[k, j])
-
-
-@kernel()
-def backpropagate_error(w_next, delta_next, z, delta, use_blas):
-    """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
-
-    ``delta[k, i] = (Σⱼ w_next[j, i] delta_next[k, j]) σ'(z[k, i])``; with ``use_blas`` the
-    product ``δˡ⁺¹ wˡ⁺¹`` is one ``np.dot``.
-    """
-    m, n = delta.shape
-    n_next = w_next.shape[0]
-    if use_blas:
-        np.dot(delta_next, w_next, delta)
-        for k in range(m):
-            for i in range(n):
-                delta[k, i] *= sigmoid_prime_scalar(z[k, i])
-        return
-    zero = delta.dtype.type(0.0)
-    for k in range(m):
-        dk = delta[k]
-        for i in range(n):
-            dk[i] = zero
-        for j in range(n_next):
-            d = delta_next[k, j]
-            wj = w_next[j]
-            for i in range(n):
-                dk[i] += d * wj[i]
-        for i in range(n):
-            dk[i] *= sigmoid_prime_scalar(z[k, i])
-
-
-@kernel()
-def accumulate_bias_gradient(delta, nabla_b):
-    """BP3 summed over the mini-batch: ``∂C/∂bˡ += Σₖ δˡ[k]``."""
-    m, n = delta.shape
-    for k in range(m):
-        for j in range(n):
-            nabla_b[j] += delta[k, j]
-
-
-@kernel()
-def accumulate_weight_gradient(delta, a, rows, nabla_w, use_blas):
-    """BP4 summed over the mini-batch: ``∂C/∂wˡ += Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
-
-    The sum of outer products, ``nabla_w[j, i] += Σₖ delta[k, j] a[rows[k], i]``, which is
-    the matrix product ``δᵀ a`` (one ``np.dot`` with ``use_blas``).
-    """
-    m, n_out = delta.shape
-    n_in = nabla_w.shape[1]
-    if use_blas:
-        nabla_w += np.dot(delta.T, gather_rows(a, rows))
-        return
-    for j in range(n_out):
-        gj = nabla_w[j]
-        for k in range(m):
-            d = delta[k, j]
-            ak = a[rows[k]]
-            for i in range(n_in):
-                gj[i] += d * ak[i]
-
-
-@kernel()
-def sgd_step(params, grad, scale):
-    """Gradient-descent step on the flat buffer: ``θ ← θ − scale · ∇θ``.
-
-    With ``scale = η/m`` and ``grad = Σₓ ∂Cₓ/∂θ`` over a mini-batch of ``m`` samples this is
-    the book's ``w ← w − (η/m) Σₓ ∂Cₓ/∂w`` and ``b ← b − (η/m) Σₓ ∂Cₓ/∂b``, for every layer
-    at once.
-    """
-    for i in range(params.shape[0]):
-        params[i] -= scale * grad[i]
-
-
-# --- whole passes over the layers ----------------------------------------------------------
+# --- workspace ------------------------------------------------------------------------------
+#
+# Kernels that run a whole pass take ``ws``, a tuple of preallocated buffers, so that nothing
+# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef)``. ``zbuf``, ``abuf``,
+# ``dbuf`` and ``pbuf`` hold ``z``, ``a``, ``δ`` and ``σ'(z)`` of every layer for up to
+# ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
+# mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
+# the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by.
 
 
 @kernel()
@@ -240,82 +98,304 @@ def unit_view(buf, sizes, units, l, m):
 
 
 @kernel()
-def forward_pass(params, sizes, offsets, units, x, rows, zbuf, abuf, use_blas):
-    """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = σ(zˡ)``.
-
-    Every layer's ``z`` and ``a`` are left in ``zbuf`` and ``abuf`` (see ``unit_view``).
-    """
-    m = rows.shape[0]
-    own = np.arange(m)
+def workspace(sizes, units, capacity, like):
+    """Work buffers ``ws`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
+    n_units = capacity * units[-1]
+    widest = 0
     for l in range(1, sizes.shape[0]):
-        w, b = layer_views(params, sizes, offsets, l)
-        z = unit_view(zbuf, sizes, units, l, m)
-        if l == 1:
-            weighted_input(w, b, x, rows, z, use_blas)
-        else:
-            weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own, z, use_blas)
-        sigmoid(z, unit_view(abuf, sizes, units, l, m))
+        widest = max(widest, sizes[l])
+    return (
+        np.empty(n_units, dtype=like.dtype),
+        np.empty(n_units, dtype=like.dtype),
+        np.empty(n_units, dtype=like.dtype),
+        np.empty(n_units, dtype=like.dtype),
+        np.arange(capacity),
+        np.empty(((widest + 1) // 2, 2, 5), dtype=like.dtype),
+    )
+
+
+# --- forward pass ---------------------------------------------------------------------------
 
 
 @kernel()
-def backward_pass(params, sizes, offsets, units, x, y, rows, zbuf, abuf, dbuf, grad, use_blas):
-    """Backpropagate the mini-batch ``x[rows]`` and add its summed gradient to ``grad``.
+def weighted_input_pair(w, b, a, rows, z, j0):
+    """``z[:, j] = w[j] · a[rows] + b[j]`` for the neurons ``j0`` and ``j0 + 1``.
 
-    Runs ``forward_pass``, then BP1 for the output layer, BP2 down to layer 1, and BP3/BP4
-    into ``grad`` (same layout as ``params``). Every ``δˡ`` is left in ``dbuf``.
+    Two neurons × five samples per pass over the weight rows: ten running sums kept in vector
+    registers, each weight and input value loaded once for five or two products. A partial
+    block repeats its last sample (or neuron) and discards the repeats.
     """
+    n_out, n_in = w.shape
     m = rows.shape[0]
-    own = np.arange(m)
-    n_layers = sizes.shape[0]
-    forward_pass(params, sizes, offsets, units, x, rows, zbuf, abuf, use_blas)
-    last = n_layers - 1
+    j1 = min(j0 + 1, n_out - 1)
+    w0 = w[j0]
+    w1 = w[j1]
+    zero = w.dtype.type(0.0)
+    for k0 in range(0, m, 5):
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        x4 = a[rows[min(k0 + 4, m - 1)]]
+        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = zero
+        for i in range(n_in):
+            v0 = w0[i]
+            v1 = w1[i]
+            s00 += v0 * x0[i]
+            s01 += v0 * x1[i]
+            s02 += v0 * x2[i]
+            s03 += v0 * x3[i]
+            s04 += v0 * x4[i]
+            s10 += v1 * x0[i]
+            s11 += v1 * x1[i]
+            s12 += v1 * x2[i]
+            s13 += v1 * x3[i]
+            s14 += v1 * x4[i]
+        sums = ((s00, s10), (s01, s11), (s02, s12), (s03, s13), (s04, s14))
+        for t in range(min(5, m - k0)):
+            z[k0 + t, j0] = sums[t][0] + b[j0]
+            z[k0 + t, j1] = sums[t][1] + b[j1]
+
+
+@kernel(parallel=True)
+def weighted_input(w, b, a, rows, z, threaded):
+    """Weighted input of a layer for a mini-batch: ``z = w a + b``.
+
+    Parameters
+    ----------
+    w : (n_out, n_in) array
+    b : (n_out,) array
+    a : (n, n_in) array
+        Activations of the previous layer; the mini-batch is ``a[rows]``.
+    rows : (m,) int64 array
+    z : (m, n_out) array, output
+        ``z[k, j] = Σᵢ w[j, i] a[rows[k], i] + b[j]``.
+    threaded : bool
+        Share the neurons out over Numba's threads. Each ``z[k, j]`` is computed whole by
+        one thread, in the same order whatever the thread count.
+    """
+    n_pairs = (w.shape[0] + 1) // 2
+    if threaded:
+        for p in prange(n_pairs):
+            weighted_input_pair(w, b, a, rows, z, 2 * p)
+    else:
+        for p in range(n_pairs):
+            weighted_input_pair(w, b, a, rows, z, 2 * p)
+
+
+@kernel()
+def forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from):
+    """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = σ(zˡ)``.
+
+    Every layer's ``z``, ``a`` and ``σ'(z)`` are left in the work buffers ``ws``. A layer with
+    at least ``threads_from`` multiply-adds runs on several threads.
+    """
+    zbuf, abuf, _, pbuf, own, _ = ws
+    m = rows.shape[0]
+    for l in range(1, sizes.shape[0]):
+        w, b = layer_views(params, sizes, offsets, l)
+        z = unit_view(zbuf, sizes, units, l, m)
+        threaded = m * w.size >= threads_from
+        if l == 1:
+            weighted_input(w, b, x, rows, z, threaded)
+        else:
+            weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
+        sigmoid(z, unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m))
+
+
+# --- the four equations of backpropagation ------------------------------------------------
+
+
+@kernel()
+def output_error_quadratic(a, y, rows, da, delta):
+    """BP1 with the quadratic cost: ``δᴸ = ∇ₐC ⊙ σ'(zᴸ)``, where ``∇ₐC = a − y``.
+
+    ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²``. Targets of the mini-batch are ``y[rows]``; ``da``
+    holds ``σ'(zᴸ)``: ``delta[k, j] = (a[k, j] − y[rows[k], j]) da[k, j]``.
+    """
+    m, n = delta.shape
+    for k in range(m):
+        yk = y[rows[k]]
+        for j in range(n):
+            delta[k, j] = (a[k, j] - yk[j]) * da[k, j]
+
+
+@kernel()
+def backpropagate_error(w_next, delta_next, da, delta):
+    """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
+
+    ``da`` holds ``σ'(zˡ)``: ``delta[k, i] = (Σⱼ w_next[j, i] delta_next[k, j]) da[k, i]``.
+    """
+    m, n = delta.shape
+    zero = delta.dtype.type(0.0)
+    for k in range(m):
+        dk = delta[k]
+        for i in range(n):
+            dk[i] = zero
+        for j in range(w_next.shape[0]):
+            d = delta_next[k, j]
+            wj = w_next[j]
+            for i in range(n):
+                dk[i] += d * wj[i]
+        for i in range(n):
+            dk[i] *= da[k, i]
+
+
+@kernel()
+def accumulate_bias_gradient(delta, out, scale):
+    """BP3 summed over the mini-batch: ``out += scale · Σₖ δˡ[k]`` (``∂C/∂bˡ = δˡ``)."""
+    m, n = delta.shape
+    for j in range(n):
+        s = delta[0, j]
+        for k in range(1, m):
+            s += delta[k, j]
+        out[j] += scale * s
+
+
+@kernel()
+def accumulate_weight_gradient_pair(delta, a, rows, out, scale, c, j0):
+    """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the rows ``j0`` and ``j0 + 1``.
+
+    Two output rows from five samples per pass: each output value is loaded and stored once
+    for ten products. ``c`` is this pair's (2, 5) block of coefficients ``scale · δ``;
+    samples past the end of a partial block get coefficient 0.
+    """
+    m, n_out = delta.shape
+    n_in = out.shape[1]
+    zero = scale - scale
+    pair = j0 + 1 < n_out
+    o0 = out[j0]
+    o1 = out[j0 + 1] if pair else o0
+    for k0 in range(0, m, 5):
+        for t in range(5):
+            k = k0 + t
+            c[0, t] = scale * delta[k, j0] if k < m else zero
+            c[1, t] = scale * delta[k, j0 + 1] if k < m and pair else zero
+        c00, c01, c02, c03, c04 = c[0, 0], c[0, 1], c[0, 2], c[0, 3], c[0, 4]
+        c10, c11, c12, c13, c14 = c[1, 0], c[1, 1], c[1, 2], c[1, 3], c[1, 4]
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        x4 = a[rows[min(k0 + 4, m - 1)]]
+        if pair:
+            for i in range(n_in):
+                y0, y1, y2, y3, y4 = x0[i], x1[i], x2[i], x3[i], x4[i]
+                o0[i] += c00 * y0 + c01 * y1 + c02 * y2 + c03 * y3 + c04 * y4
+                o1[i] += c10 * y0 + c11 * y1 + c12 * y2 + c13 * y3 + c14 * y4
+        else:
+            for i in range(n_in):
+                o0[i] += c00 * x0[i] + c01 * x1[i] + c02 * x2[i] + c03 * x3[i] + c04 * x4[i]
+
+
+@kernel(parallel=True)
+def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
+    """BP4 summed over the mini-batch: ``out += scale · Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
+
+    ``∂C/∂wˡ = δˡ (aˡ⁻¹)ᵀ``: with ``scale = 1`` this adds the summed gradient to ``out``; with
+    ``out = w`` and ``scale = −η/m`` it is the SGD step of the weights, done in the same pass.
+    ``out[j, i] += scale Σₖ delta[k, j] a[rows[k], i]``. With ``threaded`` the rows of
+    ``out`` are shared out over the threads; each row is owned by one, so nothing races and
+    the result does not depend on the thread count.
+    """
+    n_pairs = (out.shape[0] + 1) // 2
+    if threaded:
+        for p in prange(n_pairs):
+            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+    else:
+        for p in range(n_pairs):
+            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+
+
+# --- whole passes over the layers ----------------------------------------------------------
+
+
+@kernel()
+def backpropagate_errors(params, sizes, offsets, units, y, rows, ws):
+    """BP1 for the output layer, then BP2 down to layer 1, after ``forward_pass``.
+
+    Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
+    """
+    _, abuf, dbuf, pbuf, _, _ = ws
+    m = rows.shape[0]
+    last = sizes.shape[0] - 1
     output_error_quadratic(
         unit_view(abuf, sizes, units, last, m),
         y,
         rows,
-        unit_view(zbuf, sizes, units, last, m),
+        unit_view(pbuf, sizes, units, last, m),
         unit_view(dbuf, sizes, units, last, m),
     )
-    for l in range(last, 0, -1):
-        delta = unit_view(dbuf, sizes, units, l, m)
-        if l < last:
-            w_next, _ = layer_views(params, sizes, offsets, l + 1)
-            backpropagate_error(
-                w_next,
-                unit_view(dbuf, sizes, units, l + 1, m),
-                unit_view(zbuf, sizes, units, l, m),
-                delta,
-                use_blas,
-            )
-        nabla_w, nabla_b = layer_views(grad, sizes, offsets, l)
-        accumulate_bias_gradient(delta, nabla_b)
-        if l == 1:
-            accumulate_weight_gradient(delta, x, rows, nabla_w, use_blas)
-        else:
-            accumulate_weight_gradient(
-                delta, unit_view(abuf, sizes, units, l - 1, m), own, nabla_w, use_blas
-            )
+    for l in range(last - 1, 0, -1):
+        w_next, _ = layer_views(params, sizes, offsets, l + 1)
+        backpropagate_error(
+            w_next,
+            unit_view(dbuf, sizes, units, l + 1, m),
+            unit_view(pbuf, sizes, units, l, m),
+            unit_view(dbuf, sizes, units, l, m),
+        )
 
 
 @kernel()
-def train_epoch(
-    params, sizes, offsets, units, x, y, order, batch_size, eta, zbuf, abuf, dbuf, grad
-):
-    """One epoch of mini-batch SGD, entirely in compiled code.
+def accumulate_gradient(sizes, offsets, units, x, rows, ws, out, scale, threads_from):
+    """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
+
+    Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
+    ``ws``. ``out`` has the layout of ``params``.
+    """
+    _, abuf, dbuf, _, own, coef = ws
+    m = rows.shape[0]
+    for l in range(1, sizes.shape[0]):
+        delta = unit_view(dbuf, sizes, units, l, m)
+        out_w, out_b = layer_views(out, sizes, offsets, l)
+        accumulate_bias_gradient(delta, out_b, scale)
+        threaded = m * out_w.size >= threads_from
+        if l == 1:
+            accumulate_weight_gradient(delta, x, rows, out_w, scale, coef, threaded)
+        else:
+            a = unit_view(abuf, sizes, units, l - 1, m)
+            accumulate_weight_gradient(delta, a, own[:m], out_w, scale, coef, threaded)
+
+
+@kernel()
+def backward_pass(params, sizes, offsets, units, x, y, rows, ws, grad):
+    """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
+    ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
+    ``δˡ`` is left in ``ws``."""
+    never = sizes[0] * 0 + 2**62
+    forward_pass(params, sizes, offsets, units, x, rows, ws, never)
+    backpropagate_errors(params, sizes, offsets, units, y, rows, ws)
+    accumulate_gradient(sizes, offsets, units, x, rows, ws, grad, type(params[0])(1.0), never)
+
+
+@kernel()
+def sgd_step(params, sizes, offsets, units, x, rows, ws, eta_over_m, threads_from):
+    """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
+
+    BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
+    ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read.
+    """
+    accumulate_gradient(sizes, offsets, units, x, rows, ws, params, -eta_over_m, threads_from)
+
+
+@kernel()
+def train_epoch(params, sizes, offsets, units, x, y, order, batch_size, eta, ws, threads_from):
+    """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
     The samples are visited in the order ``order`` (a permutation of the rows of ``x``),
     ``batch_size`` at a time; a last, smaller mini-batch is trained on, not dropped. For each
-    mini-batch of ``m`` samples: ``grad = Σₓ ∇Cₓ`` by ``backward_pass``, then
-    ``sgd_step(params, grad, η/m)``.
+    mini-batch of ``m`` samples: ``forward_pass``, ``backpropagate_errors`` (all ``δˡ`` from
+    the weights before the step), then ``sgd_step`` with ``η/m``. Layers with at least
+    ``threads_from`` multiply-adds per mini-batch run on several threads.
     """
     n = order.shape[0]
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        grad[:] = 0
         rows = order[start:stop]
-        use_blas = stop - start >= BLAS_MIN_ROWS
-        backward_pass(params, sizes, offsets, units, x, y, rows, zbuf, abuf, dbuf, grad, use_blas)
-        sgd_step(params, grad, eta / type(eta)(stop - start))
+        eta_over_m = eta / type(eta)(stop - start)
+        forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from)
+        backpropagate_errors(params, sizes, offsets, units, y, rows, ws)
+        sgd_step(params, sizes, offsets, units, x, rows, ws, eta_over_m, threads_from)
 
 
 @kernel(parallel=True)
@@ -328,17 +408,13 @@ def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
     depend on the thread count.
     """
     n_slices = slices.shape[0] - 1
-    total_units = units[-1]
     for s in prange(n_slices):
         g = grad_slices[s]
         g[:] = 0
-        zbuf = np.empty(BLOCK_ROWS * total_units, dtype=params.dtype)
-        abuf = np.empty_like(zbuf)
-        dbuf = np.empty_like(zbuf)
+        ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, slices[s + 1])
-            rows = np.arange(start, stop)
-            backward_pass(params, sizes, offsets, units, x, y, rows, zbuf, abuf, dbuf, g, False)
+            rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
+            backward_pass(params, sizes, offsets, units, x, y, rows, ws, g)
 
 
 @kernel(parallel=True)
@@ -349,12 +425,10 @@ def feedforward(params, sizes, offsets, units, x, out):
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    total_units = units[-1]
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
-        zbuf = np.empty(BLOCK_ROWS * total_units, dtype=params.dtype)
-        abuf = np.empty_like(zbuf)
-        forward_pass(params, sizes, offsets, units, x, np.arange(start, stop), zbuf, abuf, False)
-        out[start:stop] = unit_view(abuf, sizes, units, last, stop - start)
+        ws = workspace(sizes, units, BLOCK_ROWS, params)
+        forward_pass(params, sizes, offsets, units, x, np.arange(start, stop), ws, 2**62)
+        out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numba
 import numpy as np
 
 from . import _kernels
@@ -51,6 +53,31 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
             raise ValueError(f"sizes[{i}]: expected a positive integer width, got {n}")
         widths.append(int(n))
     return tuple(widths)
+
+
+def _check_threads(threads: Any, name: str = "threads") -> int | None:
+    if threads is None:
+        return None
+    most = numba.config.NUMBA_NUM_THREADS
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise TypeError(f"{name}: expected an integer from 1 to {most} or None, got {threads!r}")
+    if not 1 <= threads <= most:
+        raise ValueError(
+            f"{name}: expected an integer from 1 to {most} (NUMBA_NUM_THREADS) or None, "
+            f"got {threads}"
+        )
+    return int(threads)
+
+
+@contextmanager
+def _numba_threads(threads: int | None) -> Iterator[int]:
+    """Run the block on ``threads`` of Numba's threads (None: as set), then restore the count."""
+    saved = numba.get_num_threads()
+    numba.set_num_threads(saved if threads is None else threads)
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(saved)
 
 
 def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
@@ -124,6 +151,10 @@ class Network:
         and, unless ``fit`` is given its own seed, the order of the samples in each epoch.
     dtype : {"float32", "float64"}
         Floating type of the parameters and of every computation.
+    threads : int or None
+        Threads for this network's compiled calls (Numba's thread count is set for the call
+        and restored after it); None uses Numba's current setting. Results are bitwise the
+        same whatever the thread count.
 
     Attributes
     ----------
@@ -141,10 +172,16 @@ class Network:
     """
 
     def __init__(
-        self, sizes: Sequence[int], *, seed: int | None = None, dtype: str = "float32"
+        self,
+        sizes: Sequence[int],
+        *,
+        seed: int | None = None,
+        dtype: str = "float32",
+        threads: int | None = None,
     ) -> None:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
+        self.threads = _check_threads(threads)
         self._rng = np.random.default_rng(seed)
         layers = range(1, len(self.sizes))
         self._sizes = np.array(self.sizes, dtype=np.int64)
@@ -188,14 +225,9 @@ class Network:
             biases.append(flat[start + n_out * n_in : stop])
         return weights, biases
 
-    def _workspace(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Buffers for ``z``, ``a`` and ``δ`` of every layer, for up to ``rows`` samples."""
-        size = rows * int(self._units[-1])
-        return (
-            np.empty(size, dtype=self.dtype),
-            np.empty(size, dtype=self.dtype),
-            np.empty(size, dtype=self.dtype),
-        )
+    def _workspace(self, rows: int) -> tuple[np.ndarray, ...]:
+        """Work buffers of the kernels for mini-batches of up to ``rows`` samples."""
+        return _kernels.workspace(self._sizes, self._units, rows, self.params)
 
     # --- input checking ----------------------------------------------------------------
 
@@ -298,7 +330,8 @@ class Network:
 
     def _feedforward(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        _kernels.feedforward(self.params, self._sizes, self._offsets, self._units, X, out)
+        with _numba_threads(self.threads):
+            _kernels.feedforward(self.params, self._sizes, self._offsets, self._units, X, out)
         return out
 
     def predict(self, X: Any) -> np.ndarray:
@@ -384,9 +417,10 @@ class Network:
         per_slice = -(-n // (n_slices * block)) * block
         slices = np.minimum(np.arange(n_slices + 1, dtype=np.int64) * per_slice, n)
         grads = np.empty((n_slices, self.params.size), dtype=self.dtype)
-        _kernels.batch_gradient(
-            self.params, self._sizes, self._offsets, self._units, X, Y, slices, grads
-        )
+        with _numba_threads(self.threads):
+            _kernels.batch_gradient(
+                self.params, self._sizes, self._offsets, self._units, X, Y, slices, grads
+            )
         total = grads[0].copy()
         for g in grads[1:]:
             total += g
@@ -397,13 +431,13 @@ class Network:
         X = self._inputs(X)
         Y = self._targets(Y, X.shape[0], "Y")
         m = X.shape[0]
-        zbuf, abuf, dbuf = self._workspace(m)
+        ws = self._workspace(m)
         grad = np.zeros_like(self.params)
         rows = np.arange(m, dtype=np.int64)
         _kernels.backward_pass(
-            self.params, self._sizes, self._offsets, self._units, X, Y, rows,
-            zbuf, abuf, dbuf, grad, m >= _kernels.BLAS_MIN_ROWS,
-        )  # fmt: skip
+            self.params, self._sizes, self._offsets, self._units, X, Y, rows, ws, grad
+        )
+        zbuf, abuf, dbuf = ws[:3]
 
         def per_layer(buf: np.ndarray) -> list[np.ndarray]:
             cap = buf.size // int(self._units[-1])
@@ -498,6 +532,7 @@ class Network:
         shuffle: bool = True,
         seed: int | None = None,
         verbose: bool = False,
+        threads: int | None = None,
         _names: tuple[str, str, str, str] = ("X", "batch_size", "lr", "validation_data"),
     ) -> dict[str, list]:
         """Train by mini-batch SGD on the quadratic cost; one compiled call per epoch.
@@ -522,6 +557,11 @@ class Network:
             Seed of the shuffling; by default the network's own generator is used.
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
+        threads : int, optional
+            Threads for this call (by default the network's ``threads``). A mini-batch's
+            larger matrix products are shared out over them by neuron; small ones (under
+            ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) stay on one thread, which is faster
+            there. The result is bitwise the same whatever the thread count.
 
         Returns
         -------
@@ -539,6 +579,8 @@ class Network:
         X = self._inputs(X, x_name)
         Y = self._targets(y, X.shape[0], "y" if x_name == "X" else x_name)
         epochs = _check_positive_int(epochs, "epochs", allow_zero=True)
+        threads = _check_threads(threads)
+        threads = self.threads if threads is None else threads
         batch_size = _check_positive_int(batch_size, batch_name)
         eta = _check_rate(lr, lr_name)
         with np.errstate(over="ignore"):  # the ValueError below, not numpy's cast warning
@@ -557,8 +599,7 @@ class Network:
         rng = self._rng if seed is None else np.random.default_rng(seed)
 
         n = X.shape[0]
-        zbuf, abuf, dbuf = self._workspace(min(batch_size, n))
-        grad = np.empty_like(self.params)
+        ws = self._workspace(min(batch_size, n))
         order = np.arange(n, dtype=np.int64)
         history: dict[str, list] = {"epoch": [], "seconds": []}
         if validation_data is not None:
@@ -568,10 +609,12 @@ class Network:
                 order = rng.permutation(n).astype(np.int64)
             last_good = self.params.copy()
             start = time.perf_counter()
-            _kernels.train_epoch(
-                self.params, self._sizes, self._offsets, self._units, X, Y, order,
-                batch_size, eta, zbuf, abuf, dbuf, grad,
-            )  # fmt: skip
+            with _numba_threads(threads) as n_threads:
+                threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
+                _kernels.train_epoch(
+                    self.params, self._sizes, self._offsets, self._units, X, Y, order,
+                    batch_size, eta, ws, threads_from,
+                )  # fmt: skip
             seconds = time.perf_counter() - start
             if not np.isfinite(self.params).all():
                 self.params[...] = last_good

@@ -75,18 +75,28 @@ def test_one_epoch_matches_reference_sgd(dtype, sizes, n, batch_size, seed):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
-def test_blas_and_loop_paths_agree():
-    """Mini-batches of BLAS_MIN_ROWS rows or more take the BLAS path; both give one answer."""
-    m = _kernels.BLAS_MIN_ROWS
-    net, X, Y = random_problem([40, 20, 7, 3], m, "float64", 3)
-    blas = net._trace(X, Y)
-    loop = net._trace(X[: m - 1], Y[: m - 1])
-    ref = naive.batch(net.weights, net.biases, X[: m - 1], Y[: m - 1])
-    for key in ("deltas", "nabla_w"):
-        for got_blas, got_loop, want in zip(blas[key], loop[key], ref[key], strict=True):
-            assert_close(got_loop, want, "float64")
-            if key == "deltas":
-                assert_close(got_blas[: m - 1], want, "float64")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_threaded_products_equal_single_threaded_bitwise(dtype):
+    """Sharing neurons out over threads changes no rounding: each value is computed whole."""
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((37, 50)).astype(dtype)
+    b = rng.standard_normal(37).astype(dtype)
+    x = rng.random((40, 50)).astype(dtype)
+    delta = rng.standard_normal((13, 37)).astype(dtype)
+    rows = rng.permutation(40)[:13]
+    coef = np.empty((19, 2, 5), dtype=dtype)
+    results = []
+    for threaded in (False, True):
+        z = np.empty((13, 37), dtype=dtype)
+        _kernels.weighted_input(w, b, x, rows, z, threaded)
+        out = w.copy()
+        _kernels.accumulate_weight_gradient(delta, x, rows, out, w.dtype.type(-0.1), coef, threaded)
+        results.append((z, out))
+    for single, threaded in zip(results[0], results[1], strict=True):
+        assert single.tobytes() == threaded.tobytes()
+    x64, w64 = x[rows].astype(np.float64), w.astype(np.float64)
+    assert_close(results[0][0], x64 @ w64.T + b, dtype)
+    assert_close(results[0][1], w64 - 0.1 * delta.T.astype(np.float64) @ x64, dtype)
 
 
 # --- finite differences ---------------------------------------------------------------------
@@ -198,10 +208,11 @@ REPRODUCE = textwrap.dedent(
     X = rng.random((3000, 20)); y = rng.integers(0, 5, 3000)
     net = Network([20, 16, 5], seed=3)
     net.fit(X, y, epochs=1, batch_size=10, lr=2.0)
-    net.fit(X, y, epochs=1, batch_size=100, lr=2.0)
     nabla_b, nabla_w = net.gradients(X, y)
     out = net.feedforward(X)
-    h = hashlib.sha256(net.params.tobytes())
+    wide = Network([20, 1000, 5], seed=4)  # 64 · 20 · 1000 multiply-adds: threaded
+    wide.fit(X, y, epochs=1, batch_size=64, lr=0.5)
+    h = hashlib.sha256(net.params.tobytes() + wide.params.tobytes())
     for a in nabla_b + nabla_w + [out]:
         h.update(a.tobytes())
     print(numba.get_num_threads(), h.hexdigest())
@@ -222,6 +233,35 @@ def test_same_weights_whatever_the_thread_count():
     assert digests[1] == digests[2]
 
 
+ALLOCATIONS = textwrap.dedent(
+    """
+    import numpy as np
+    from numba.core.runtime import rtsys
+    from fastbp import Network
+    rng = np.random.default_rng(0)
+    X = rng.random((4000, 30)); y = rng.integers(0, 4, 4000)
+    net = Network([30, 20, 4], seed=0)
+    def allocations(n):
+        net.fit(X[:n], y[:n], epochs=1, batch_size=10, lr=1.0)  # compile first
+        before = rtsys.get_allocation_stats()
+        net.fit(X[:n], y[:n], epochs=1, batch_size=10, lr=1.0)
+        after = rtsys.get_allocation_stats()
+        return after.alloc - before.alloc
+    print(allocations(100), allocations(4000))
+    """
+)
+
+
+def test_the_compiled_epoch_allocates_nothing_per_mini_batch():
+    """Numba's allocation count for an epoch of 10 mini-batches equals that for 400."""
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", ALLOCATIONS], env=env, capture_output=True, text=True, check=True
+    )
+    few, many = map(int, result.stdout.split())
+    assert few == many
+
+
 # --- numerical safety -----------------------------------------------------------------------
 
 
@@ -231,8 +271,7 @@ def test_sigmoid_is_stable_at_extreme_inputs(dtype):
     s = np.empty_like(z)
     ds = np.empty_like(z)
     with np.errstate(all="raise"):
-        _kernels.sigmoid(z, s)
-        _kernels.sigmoid_prime(z, ds)
+        _kernels.sigmoid(z, s, ds)
     assert s.dtype == dtype and np.isfinite(s).all() and np.isfinite(ds).all()
     np.testing.assert_allclose(s, naive.sigmoid(z.astype(np.float64)), rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(ds, naive.sigmoid_prime(z.astype(np.float64)), rtol=1e-5, atol=1e-30)
