@@ -1,9 +1,9 @@
-"""asv benchmarks: one training epoch, a batch forward pass, and accuracy after one epoch.
+"""asv benchmarks of training: an epoch, one mini-batch's gradient, memory, start-up, accuracy.
 
-The model is the book's (Nielsen, chapter 1): ``Network([784, 30, 10])`` trained by
-mini-batch SGD with batch 10 and η = 3.0, and the wider ``[784, 100, 10]`` at batch 100.
+The model is the book's (Nielsen, chapter 1): sigmoid neurons, quadratic cost, N(0, 1) initial
+parameters, mini-batch SGD with η = 3.0.
 
-Data, named by the ``data`` parameter of every training benchmark:
+Data, named by the ``data`` parameter of the training benchmarks:
 
 ``mnist``
     The real MNIST training set, its first 50,000 images (the book's split), read from the
@@ -16,144 +16,234 @@ Data, named by the ``data`` parameter of every training benchmark:
     epoch on it are not comparable with MNIST ones (6.25 times fewer samples); compare
     samples per second instead. Accuracies on it are not MNIST results.
 
-Numba compiles the kernels (or loads them from its on-disk cache) in ``setup``, by training a
-throwaway network on a few rows, so no timing includes compilation. Every timed epoch starts
-from the same freshly initialised network (``setup`` runs again before each sample), with
-fixed seeds for the initial parameters and for the order of the samples.
+Compilation is never timed: ``setup`` trains a throwaway network on a few rows first (Numba
+compiles, or loads its on-disk cache). asv runs ``setup`` again before every sample, so every
+timed epoch starts from the same seeded network. The ``threads`` parameter is fastbp's
+``threads=`` option (with a fastbp that has none, Numba's thread count).
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
-try:
-    from fastbp import Network
-    from fastbp.datasets import load_mini_mnist, load_mnist
-except ModuleNotFoundError:
-    # ``asv run --python=same`` with a Python where fastbp is not installed: benchmark the
-    # checkout this file lives in. Never inside an environment asv built (those set
-    # ASV_ENV_DIR and have fastbp installed from the commit under test), where a failed
-    # import must stay an error.
-    _checkout = Path(__file__).resolve().parent.parent
-    if "ASV_ENV_DIR" in os.environ or not (_checkout / "fastbp").is_dir():
-        raise
-    sys.path.insert(0, str(_checkout))
-    print(f"fastbp is not installed: importing it from {_checkout}", file=sys.stderr)
-    from fastbp import Network
-    from fastbp.datasets import load_mini_mnist, load_mnist
-
-#: Seed of the initial parameters and of the shuffle.
-SEED = 1
-#: Learning rate η of every training benchmark (the book's chapter 1 value).
-ETA = 3.0
-#: Environment variable naming the directory of the MNIST files.
-DATA_ENV = "FASTBP_DATA"
-#: Training samples used from real MNIST: the book's 50,000.
-MNIST_TRAIN = 50_000
-
-_datasets: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-_compiled: set[tuple[tuple[int, ...], int, str]] = set()
+from .common import (
+    DTYPES,
+    FASTBP_ROOT,
+    FROM_CHECKOUT,
+    SIZES,
+    THREADS,
+    dataset,
+    fit_epoch,
+    network,
+    use_threads,
+    warm_up,
+    widths,
+)
 
 
-def dataset(data: str, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(X_train, y_train, X_test, y_test)`` for ``data`` in ``dtype``, cached per process.
+class Epoch:
+    """One epoch of ``Network(sizes).fit(X, y, epochs=1, batch_size=batch, lr=3.0)``."""
 
-    Raises ``NotImplementedError`` (asv's "skip this benchmark") for ``data="mnist"`` when
-    ``FASTBP_DATA`` is not set.
-    """
-    key = (data, dtype)
-    if key not in _datasets:
-        if data == "mnist":
-            directory = os.environ.get(DATA_ENV)
-            if not directory:
-                raise NotImplementedError(
-                    f"set {DATA_ENV} to the directory of the MNIST files to run the mnist variant"
-                )
-            (X, y), _, (X_test, y_test) = load_mnist(directory, split="book", dtype=dtype)
-            X, y = X[:MNIST_TRAIN], y[:MNIST_TRAIN]
-        elif data == "mini":
-            (X, y), (X_test, y_test) = load_mini_mnist(dtype=dtype)
-        else:
-            raise ValueError(f"unknown data set {data!r}")
-        _datasets[key] = (X, y, X_test, y_test)
-    return _datasets[key]
-
-
-def compile_kernels(sizes: tuple[int, ...], batch_size: int, dtype: str) -> None:
-    """Compile (or load from Numba's cache) the training and forward kernels, untimed."""
-    key = (tuple(sizes), batch_size, dtype)
-    if key in _compiled:
-        return
-    rng = np.random.default_rng(0)
-    n = 2 * batch_size + 3  # two full mini-batches and a partial one
-    X = rng.random((n, sizes[0])).astype(dtype)
-    y = rng.integers(0, sizes[-1], n)
-    net = Network(list(sizes), seed=0, dtype=dtype)
-    net.fit(X, y, epochs=1, batch_size=batch_size, lr=ETA, seed=0)
-    net.feedforward(X)
-    _compiled.add(key)
-
-
-class _Epoch:
-    """One epoch of ``Network(SIZES).fit(..., batch_size=BATCH, lr=3.0)``: shared machinery."""
-
-    SIZES: tuple[int, ...] = ()
-    BATCH = 0
-
+    params = (["mnist", "mini"], SIZES, [10, 100], DTYPES, THREADS)
+    param_names = ("data", "sizes", "batch", "dtype", "threads")
     number = 1  # one epoch per sample; setup runs again before each
-    repeat = (3, 10, 60.0)  # at least 3 samples, at most 10 or 60 s
+    repeat = (3, 10, 20.0)  # at least 3 samples, at most 10 or 20 s
+    rounds = 1
     warmup_time = 0.0  # compilation happens in setup, there is nothing to warm
     timeout = 600.0
 
-    def _setup(self, data: str, dtype: str) -> None:
-        self.X, self.y, self.X_test, self.y_test = dataset(data, dtype)
-        compile_kernels(self.SIZES, self.BATCH, dtype)
-        self.net = Network(list(self.SIZES), seed=SEED, dtype=dtype)
+    def setup(self, data: str, sizes: str, batch: int, dtype: str, threads: int) -> None:
+        self.X, self.y, _, _ = dataset(data, dtype)
+        self.sizes, self.batch = widths(sizes), batch
+        self.threads = use_threads(threads)
+        warm_up(self.sizes, batch, dtype, self.threads)
+        self.net = network(self.sizes, dtype, self.threads)
 
-    def _epoch(self) -> None:
-        self.net.fit(self.X, self.y, epochs=1, batch_size=self.BATCH, lr=ETA, seed=SEED)
-
-
-class EpochSmall(_Epoch):
-    """One epoch of ``Network([784, 30, 10])``, batch 10, η = 3.0 (the book's chapter 1 run)."""
-
-    SIZES = (784, 30, 10)
-    BATCH = 10
-    params = (["mnist", "mini"], ["float32", "float64"])
-    param_names = ("data", "dtype")
-
-    def setup(self, data: str, dtype: str) -> None:
-        self._setup(data, dtype)
-
-    def time_epoch(self, data: str, dtype: str) -> None:
-        self._epoch()
+    def time_epoch(self, data: str, sizes: str, batch: int, dtype: str, threads: int) -> None:
+        fit_epoch(self.net, self.X, self.y, self.batch, self.threads)
 
 
-class EpochWide(_Epoch):
-    """One epoch of ``Network([784, 100, 10])``, batch 100, η = 3.0, float32."""
+class Gradients:
+    """``net.gradients(X, Y)`` of one mini-batch of 10 or 100 rows (BP1-BP4, summed)."""
 
-    SIZES = (784, 100, 10)
-    BATCH = 100
-    params = (["mnist", "mini"],)
-    param_names = ("data",)
+    params = (SIZES, [10, 100], DTYPES)
+    param_names = ("sizes", "rows", "dtype")
+    warmup_time = 0.0
 
-    def setup(self, data: str) -> None:
-        self._setup(data, "float32")
+    def setup(self, sizes: str, rows: int, dtype: str) -> None:
+        X, y, _, _ = dataset("mini", dtype)
+        self.X = np.ascontiguousarray(X[:rows])
+        self.Y = np.zeros((rows, 10), dtype=dtype)  # one-hot rows: no label conversion timed
+        self.Y[np.arange(rows), y[:rows]] = 1
+        warm_up(widths(sizes), rows, dtype, {})
+        self.net = network(widths(sizes), dtype, {})
 
-    def time_epoch(self, data: str) -> None:
-        self._epoch()
+    def time_gradients(self, sizes: str, rows: int, dtype: str) -> None:
+        self.net.gradients(self.X, self.Y)
 
 
-#: Configurations of ``Accuracy``: name -> (sizes, batch size, dtype).
+#: Configurations of the memory and accuracy benchmarks: name -> (sizes, batch size, dtype).
 CONFIGS = {
     "784-30-10 b10 float32": ((784, 30, 10), 10, "float32"),
     "784-30-10 b10 float64": ((784, 30, 10), 10, "float64"),
     "784-100-10 b100 float32": ((784, 100, 10), 100, "float32"),
+    "784-1000-10 b100 float32": ((784, 1000, 10), 100, "float32"),
 }
+MEMORY_CONFIGS = ["784-30-10 b10 float32", "784-1000-10 b100 float32"]
+
+
+class PeakMemory:
+    """Peak resident memory of the process (data, libraries and all) around a training epoch."""
+
+    params = (["mnist", "mini"], MEMORY_CONFIGS)
+    param_names = ("data", "config")
+    timeout = 600.0
+
+    def setup(self, data: str, config: str) -> None:
+        sizes, self.batch, dtype = CONFIGS[config]
+        self.X, self.y, _, _ = dataset(data, dtype)
+        warm_up(sizes, self.batch, dtype, {})
+        self.net = network(sizes, dtype, {})
+
+    def peakmem_epoch(self, data: str, config: str) -> None:
+        fit_epoch(self.net, self.X, self.y, self.batch, {})
+
+
+def _rss_mb(field: str) -> float:
+    """``VmRSS`` or ``VmHWM`` (peak) of this process, in MB, from ``/proc/self/status``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise NotImplementedError(f"no {field} in /proc/self/status")
+
+
+class Memory:
+    """What one training epoch adds to memory, beyond the data it is given.
+
+    The peak resident memory during ``fit`` minus the resident memory just before it (the
+    data, the network and the libraries already loaded), in MB. Linux only: the peak is reset
+    through ``/proc/self/clear_refs``.
+    """
+
+    params = (["mnist", "mini"], MEMORY_CONFIGS)
+    param_names = ("data", "config")
+    unit = "MB"
+    timeout = 600.0
+
+    def setup(self, data: str, config: str) -> None:
+        sizes, self.batch, dtype = CONFIGS[config]
+        self.X, self.y, _, _ = dataset(data, dtype)
+        warm_up(sizes, self.batch, dtype, {})
+        self.net = network(sizes, dtype, {})
+
+    def track_epoch_rss_increase(self, data: str, config: str) -> float:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to VmRSS
+        except OSError as exc:
+            raise NotImplementedError(f"cannot reset the peak resident memory: {exc}") from exc
+        before = _rss_mb("VmRSS")
+        fit_epoch(self.net, self.X, self.y, self.batch, {})
+        return _rss_mb("VmHWM") - before
+
+
+class Allocations:
+    """Numba runtime allocations per mini-batch inside the compiled epoch.
+
+    Counted (Numba's allocation statistics) over an epoch of 50 and one of 100 mini-batches of
+    the bundled data: the difference over 50. 0 means no allocation per mini-batch; a fixed
+    number per epoch does not count.
+    """
+
+    params = (MEMORY_CONFIGS,)
+    param_names = ("config",)
+    unit = "allocations"
+
+    def setup(self, config: str) -> None:
+        try:
+            from numba.core.runtime import _nrt_python, rtsys
+
+            _nrt_python.memsys_enable_stats()
+        except (ImportError, AttributeError) as exc:
+            raise NotImplementedError(f"Numba's allocation statistics: {exc}") from exc
+        self.stats = rtsys.get_allocation_stats
+        sizes, self.batch, dtype = CONFIGS[config]
+        self.X, self.y, _, _ = dataset("mini", dtype)
+        warm_up(sizes, self.batch, dtype, {})
+        self.net = network(sizes, dtype, {})
+
+    def track_allocations_per_minibatch(self, config: str) -> float:
+        counts = []
+        for batches in (50, 100):
+            n = batches * self.batch
+            start = self.stats().alloc
+            fit_epoch(self.net, self.X[:n], self.y[:n], self.batch, {})
+            counts.append(self.stats().alloc - start)
+        return (counts[1] - counts[0]) / 50
+
+
+_FIRST_FIT = textwrap.dedent(
+    """
+    import numpy as np
+    from fastbp import Network
+    rng = np.random.default_rng(0)
+    X = rng.random((23, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 23)
+    Network([784, 30, 10], seed=0).fit(X, y, epochs=1, batch_size=10, lr=3.0)
+    """
+)
+
+
+class StartUp:
+    """Import fastbp and train a first time (a few rows) in a fresh process.
+
+    ``timeraw_first_fit``: with Numba's on-disk cache warm (``setup_cache`` fills it), the
+    time a user waits at every start. ``timeraw_first_fit_cold``: with an empty cache (a new
+    ``NUMBA_CACHE_DIR``), what the first start after an install or a change costs: compiling
+    every kernel the first call needs.
+    """
+
+    number = 1
+    repeat = (1, 5, 60.0)
+    warmup_time = 0.0
+    timeout = 300.0
+
+    def setup_cache(self) -> None:
+        # Fill Numba's on-disk cache in a child process, as a first run would.
+        import subprocess
+        import sys
+
+        env = {**os.environ, "PYTHONPATH": _pythonpath()}
+        subprocess.run([sys.executable, "-c", _FIRST_FIT], check=True, env=env, timeout=300)
+
+    def timeraw_first_fit(self) -> tuple[str, str]:
+        return _FIRST_FIT, _path_setup()
+
+    def timeraw_first_fit_cold(self) -> tuple[str, str]:
+        setup = _path_setup() + textwrap.dedent(
+            """
+            import os, tempfile
+            _cache = tempfile.TemporaryDirectory()  # removed when the process exits
+            os.environ["NUMBA_CACHE_DIR"] = _cache.name
+            """
+        )
+        return _FIRST_FIT, setup
+
+    timeraw_first_fit_cold.repeat = (1, 3, 60.0)
+
+
+def _pythonpath() -> str:
+    """``PYTHONPATH`` for a child process that must import the same fastbp."""
+    paths = [FASTBP_ROOT] if FROM_CHECKOUT else []
+    return os.pathsep.join([*paths, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def _path_setup() -> str:
+    """Code that lets a child process import fastbp from the checkout when it is not installed."""
+    return f"import sys\nsys.path.insert(0, {FASTBP_ROOT!r})\n" if FROM_CHECKOUT else ""
 
 
 class Accuracy:
@@ -163,7 +253,7 @@ class Accuracy:
     2,000-image test part of the bundled set (not an MNIST result).
     """
 
-    params = (["mnist", "mini"], list(CONFIGS))
+    params = (["mnist", "mini"], list(CONFIGS)[:3])
     param_names = ("data", "config")
     unit = "fraction"
     timeout = 600.0
@@ -171,29 +261,8 @@ class Accuracy:
     def setup(self, data: str, config: str) -> None:
         sizes, self.batch, dtype = CONFIGS[config]
         self.X, self.y, self.X_test, self.y_test = dataset(data, dtype)
-        self.net = Network(list(sizes), seed=SEED, dtype=dtype)
+        self.net = network(sizes, dtype, {})
 
     def track_test_accuracy(self, data: str, config: str) -> float:
-        self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=ETA, seed=SEED)
+        fit_epoch(self.net, self.X, self.y, self.batch, {})
         return self.net.accuracy(self.X_test, self.y_test)
-
-
-class Feedforward:
-    """``feedforward`` of 10,000 samples (the bundled MNIST test images; timing only).
-
-    The contents of the images do not change the work, so this uses the bundled data always.
-    """
-
-    params = (["784-30-10", "784-100-10"], ["float32", "float64"])
-    param_names = ("sizes", "dtype")
-    warmup_time = 0.0
-
-    def setup(self, sizes: str, dtype: str) -> None:
-        widths = tuple(int(n) for n in sizes.split("-"))
-        X, _, X_test, _ = dataset("mini", dtype)
-        self.X = np.concatenate([X, X_test])  # all 10,000 bundled images
-        compile_kernels(widths, 10, dtype)
-        self.net = Network(list(widths), seed=SEED, dtype=dtype)
-
-    def time_feedforward(self, sizes: str, dtype: str) -> None:
-        self.net.feedforward(self.X)
