@@ -398,6 +398,17 @@ def train_epoch(params, sizes, offsets, units, x, y, order, batch_size, eta, ws,
         sgd_step(params, sizes, offsets, units, x, rows, ws, eta_over_m, threads_from)
 
 
+@kernel()
+def all_finite(a):
+    """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or
+    ±∞ (a sum the compiler can vectorise, unlike a loop that stops at the first bad value)."""
+    flat = a.ravel()
+    s = flat[0] * 0
+    for i in range(flat.shape[0]):
+        s += flat[i] * 0
+    return s == 0
+
+
 @kernel(parallel=True)
 def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
     """Summed gradient ``Σₓ ∇Cₓ`` over all rows of ``x``, split over threads without races.
@@ -418,10 +429,12 @@ def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
 
 
 @kernel(parallel=True)
-def feedforward(params, sizes, offsets, units, x, out):
+def feedforward(params, sizes, offsets, units, x, out, finite):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
-    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``.
+    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
+    ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
+    in cache: a NaN need not reach the outputs, since σ(±∞) is finite).
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
@@ -432,3 +445,4 @@ def feedforward(params, sizes, offsets, units, x, out):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         forward_pass(params, sizes, offsets, units, x, np.arange(start, stop), ws, 2**62)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
+        finite[blk] = all_finite(x[start:stop])

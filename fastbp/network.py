@@ -106,8 +106,15 @@ def _asarray(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected a rectangular array of numbers ({exc})") from None
 
 
-def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndarray:
-    """``values`` as an array of ``dtype``, refusing non-numeric, empty and non-finite input."""
+def _as_float_array(
+    values: Any, name: str, dtype: type[np.floating], *, check_finite: bool = True
+) -> np.ndarray:
+    """``values`` as an array of ``dtype``, refusing non-numeric, empty and non-finite input.
+
+    ``check_finite=False`` leaves the NaN/infinity check to the caller, for callers whose
+    compiled code detects them anyway (a pass over a large ``X`` costs as much as a tenth of
+    an epoch); a float64-to-float32 overflow is always checked here.
+    """
     arr = _asarray(values, name)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
@@ -117,13 +124,15 @@ def _as_float_array(values: Any, name: str, dtype: type[np.floating]) -> np.ndar
         raise TypeError(f"{name}: expected real numbers, got complex values")
     if arr.size == 0:
         raise ValueError(f"{name}: expected at least one sample, got an empty array {arr.shape}")
-    if np.issubdtype(arr.dtype, np.floating) and not _all_finite(arr):
+    if check_finite and np.issubdtype(arr.dtype, np.floating) and not _all_finite(arr):
         raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
     # Only a narrowing float cast (float64 to float32) can overflow.
     narrowed = np.issubdtype(arr.dtype, np.floating) and arr.itemsize > out.itemsize
     if narrowed and not _all_finite(out):
+        if not _all_finite(arr):
+            raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         raise ValueError(f"{name}: values overflow {np.dtype(dtype).name}; expected finite values")
     return out
 
@@ -231,9 +240,9 @@ class Network:
 
     # --- input checking ----------------------------------------------------------------
 
-    def _inputs(self, X: Any, name: str = "X") -> np.ndarray:
+    def _inputs(self, X: Any, name: str = "X", *, check_finite: bool = True) -> np.ndarray:
         """``X`` as a C-contiguous ``(n, sizes[0])`` array of the network's dtype."""
-        arr = _as_float_array(X, name, self.dtype.type)
+        arr = _as_float_array(X, name, self.dtype.type, check_finite=check_finite)
         n_in = self.sizes[0]
         if arr.ndim != 2 or arr.shape[1] != n_in:
             raise ValueError(
@@ -323,15 +332,25 @@ class Network:
         arr = _asarray(a, "a")
         n_in = self.sizes[0]
         if arr.ndim == 1:
-            return self._feedforward(self._inputs(arr.reshape(1, -1), "a"))[0]
+            return self._feedforward(
+                self._inputs(arr.reshape(1, -1), "a", check_finite=False), "a"
+            )[0]
         if arr.ndim == 2 and arr.shape[1] != n_in and arr.shape == (n_in, 1):
-            return self._feedforward(self._inputs(arr.reshape(1, -1), "a")).reshape(-1, 1)
-        return self._feedforward(self._inputs(arr, "a"))
+            X = self._inputs(arr.reshape(1, -1), "a", check_finite=False)
+            return self._feedforward(X, "a").reshape(-1, 1)
+        return self._feedforward(self._inputs(arr, "a", check_finite=False), "a")
 
-    def _feedforward(self, X: np.ndarray) -> np.ndarray:
+    def _feedforward(self, X: np.ndarray, name: str = "X") -> np.ndarray:
+        """Outputs for the rows of ``X``; the kernel also checks, block by block while the
+        rows are in cache, that ``X`` is finite (``name`` is the argument to blame)."""
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
         with _numba_threads(self.threads):
-            _kernels.feedforward(self.params, self._sizes, self._offsets, self._units, X, out)
+            _kernels.feedforward(
+                self.params, self._sizes, self._offsets, self._units, X, out, finite
+            )
+        if not finite.all():
+            raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
 
     def predict(self, X: Any) -> np.ndarray:
@@ -339,16 +358,19 @@ class Network:
 
         A network with a single output neuron predicts 1 where its output exceeds 0.5.
         """
-        out = self._feedforward(self._inputs(X))
+        return self._predict(self._inputs(X, check_finite=False), "X")
+
+    def _predict(self, X: np.ndarray, name: str) -> np.ndarray:
+        out = self._feedforward(X, name)
         if self.sizes[-1] == 1:
             return (out[:, 0] > 0.5).astype(np.int64)
         return out.argmax(axis=1)
 
     def accuracy(self, X: Any, y: Any) -> float:
         """Fraction of the rows of ``X`` whose predicted class is ``y`` (labels or one-hot)."""
-        X = self._inputs(X)
+        X = self._inputs(X, check_finite=False)
         labels = self._class_labels(y, X.shape[0])
-        return float(np.mean(self.predict(X) == labels))
+        return float(np.mean(self._predict(X, "X") == labels))
 
     def evaluate(self, test_data: Any) -> int:
         """Number of test inputs classified correctly, as the book's ``evaluate``.
@@ -357,9 +379,9 @@ class Network:
         one-hot column), or a pair of arrays ``(X, y)``.
         """
         X, y = self._unpack(test_data, "test_data")
-        X = self._inputs(X, "test_data")
+        X = self._inputs(X, "test_data", check_finite=False)
         labels = self._class_labels(y, X.shape[0], "test_data")
-        return int(np.sum(self.predict(X) == labels))
+        return int(np.sum(self._predict(X, "test_data") == labels))
 
     def cost(self, X: Any, y: Any) -> float:
         """Quadratic cost ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²`` over the rows of ``X``."""
@@ -576,11 +598,16 @@ class Network:
             before that epoch.
         """
         x_name, batch_name, lr_name, val_name = _names
-        X = self._inputs(X, x_name)
+        # X's NaN/infinity check is left to the epoch: any non-finite input makes the weights
+        # it meets non-finite (∞·0 and NaN·c are NaN), which the guard below catches; only then
+        # is X scanned, to blame it. That saves a pass over the data per call.
+        X = self._inputs(X, x_name, check_finite=False)
         Y = self._targets(y, X.shape[0], "y" if x_name == "X" else x_name)
         epochs = _check_positive_int(epochs, "epochs", allow_zero=True)
         threads = _check_threads(threads)
         threads = self.threads if threads is None else threads
+        if epochs == 0 and not _all_finite(X):  # no epoch will find it
+            raise ValueError(f"{x_name}: contains NaN or infinity; expected finite values")
         batch_size = _check_positive_int(batch_size, batch_name)
         eta = _check_rate(lr, lr_name)
         with np.errstate(over="ignore"):  # the ValueError below, not numpy's cast warning
@@ -616,8 +643,10 @@ class Network:
                     batch_size, eta, ws, threads_from,
                 )  # fmt: skip
             seconds = time.perf_counter() - start
-            if not np.isfinite(self.params).all():
+            if not _all_finite(self.params):
                 self.params[...] = last_good
+                if not _all_finite(X):
+                    raise ValueError(f"{x_name}: contains NaN or infinity; expected finite values")
                 raise FloatingPointError(
                     f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
                     "too large); the parameters were restored to their values before the epoch"
