@@ -172,6 +172,16 @@ def test_x_not_finite(net, method, value):
     assert_rejects(net, ValueError, X_NAME[method], call(method, net, bad))
 
 
+@pytest.mark.parametrize("method", X_NAME)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_x_not_finite_in_the_networks_dtype(net, method, value):
+    """Input needing no conversion is checked by the compiled code (fit: the epoch's guard,
+    predict: the forward kernel), and still blamed on X with the weights unchanged."""
+    bad = X.astype(np.float32)
+    bad[4, 3] = value
+    assert_rejects(net, ValueError, X_NAME[method], call(method, net, bad))
+
+
 _NON_NUMERIC = {
     "str array": np.array([["a", "b", "c", "d"]] * 6),
     "object array": X.astype(object),
