@@ -51,17 +51,24 @@ def sigmoid_and_prime(z):
     return s, e / (d * d)
 
 
-@kernel()
-def sigmoid(z, a, da):
+@kernel(parallel=True)
+def sigmoid(z, a, da, threaded):
     """The activation and its derivative, element-wise: ``a = σ(z)``, ``da = σ'(z)``.
 
-    The forward pass keeps ``σ'(zˡ)`` for BP1 and BP2, so each neuron costs one ``exp``.
+    The forward pass keeps ``σ'(zˡ)`` for BP1 and BP2, so each neuron costs one ``exp``. With
+    ``threaded`` the elements are shared out over the threads in chunks of 1024.
     """
     zf = z.ravel()
     af = a.ravel()
     df = da.ravel()
-    for i in range(zf.shape[0]):
-        af[i], df[i] = sigmoid_and_prime(zf[i])
+    n = zf.shape[0]
+    if threaded:
+        for c in prange((n + 1023) // 1024):
+            for i in range(c * 1024, min(c * 1024 + 1024, n)):
+                af[i], df[i] = sigmoid_and_prime(zf[i])
+    else:
+        for i in range(n):
+            af[i], df[i] = sigmoid_and_prime(zf[i])
 
 
 # --- workspace ------------------------------------------------------------------------------
@@ -200,7 +207,8 @@ def forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from):
             weighted_input(w, b, x, rows, z, threaded)
         else:
             weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
-        sigmoid(z, unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m))
+        a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
+        sigmoid(z, a, da, threaded)
 
 
 # --- the four equations of backpropagation ------------------------------------------------
