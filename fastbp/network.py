@@ -11,140 +11,27 @@ any kernel runs, so the parameters are left exactly as they were.
 
 from __future__ import annotations
 
-import numbers
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-import numba
 import numpy as np
 
 from . import _kernels
-
-_DTYPES = {"float32": np.float32, "float64": np.float64}
+from ._checks import (
+    _all_finite,
+    _as_float_array,
+    _asarray,
+    _check_dtype,
+    _check_positive_int,
+    _check_rate,
+    _check_sizes,
+    _check_threads,
+    _numba_threads,
+)
 
 #: Largest number of slices ``gradients`` splits a batch into (each has its own buffer).
 _MAX_SLICES = 8
-
-
-def _check_dtype(dtype: Any) -> type[np.floating]:
-    try:
-        name = None if dtype is None else np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in _DTYPES:
-        raise ValueError(f"dtype: expected 'float32' or 'float64', got {dtype!r}")
-    return _DTYPES[name]
-
-
-def _check_sizes(sizes: Any) -> tuple[int, ...]:
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence | np.ndarray):
-        raise TypeError(f"sizes: expected a sequence of layer widths, got {type(sizes).__name__}")
-    if len(sizes) < 2:
-        raise ValueError(
-            f"sizes: expected at least two layers (input and output), got {len(sizes)}"
-        )
-    widths = []
-    for i, n in enumerate(sizes):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-            raise TypeError(f"sizes[{i}]: expected a positive integer width, got {n!r}")
-        if n <= 0:
-            raise ValueError(f"sizes[{i}]: expected a positive integer width, got {n}")
-        widths.append(int(n))
-    return tuple(widths)
-
-
-def _check_threads(threads: Any, name: str = "threads") -> int | None:
-    if threads is None:
-        return None
-    most = numba.config.NUMBA_NUM_THREADS
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer from 1 to {most} or None, got {threads!r}")
-    if not 1 <= threads <= most:
-        raise ValueError(
-            f"{name}: expected an integer from 1 to {most} (NUMBA_NUM_THREADS) or None, "
-            f"got {threads}"
-        )
-    return int(threads)
-
-
-@contextmanager
-def _numba_threads(threads: int | None) -> Iterator[int]:
-    """Run the block on ``threads`` of Numba's threads (None: as set), then restore the count."""
-    saved = numba.get_num_threads()
-    numba.set_num_threads(saved if threads is None else threads)
-    try:
-        yield numba.get_num_threads()
-    finally:
-        numba.set_num_threads(saved)
-
-
-def _check_positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an integer, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name}: expected a {bound} integer, got {value}")
-    return int(value)
-
-
-def _check_rate(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a positive finite number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name}: expected a positive finite number, got {value}")
-    return value
-
-
-def _asarray(values: Any, name: str) -> np.ndarray:
-    """``np.asarray(values)``, with a ragged nested sequence reported under ``name``."""
-    try:
-        return np.asarray(values)
-    except ValueError as exc:
-        raise ValueError(f"{name}: expected a rectangular array of numbers ({exc})") from None
-
-
-def _as_float_array(
-    values: Any, name: str, dtype: type[np.floating], *, check_finite: bool = True
-) -> np.ndarray:
-    """``values`` as an array of ``dtype``, refusing non-numeric, empty and non-finite input.
-
-    ``check_finite=False`` leaves the NaN/infinity check to the caller, for callers whose
-    compiled code detects them anyway (a pass over a large ``X`` costs as much as a tenth of
-    an epoch); a float64-to-float32 overflow is always checked here.
-    """
-    arr = _asarray(values, name)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
-        raise TypeError(f"{name}: expected numeric values, got an array of dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name}: expected real numbers, got complex values")
-    if arr.size == 0:
-        raise ValueError(f"{name}: expected at least one sample, got an empty array {arr.shape}")
-    if check_finite and np.issubdtype(arr.dtype, np.floating) and not _all_finite(arr):
-        raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
-    # Only a narrowing float cast (float64 to float32) can overflow.
-    narrowed = np.issubdtype(arr.dtype, np.floating) and arr.itemsize > out.itemsize
-    if narrowed and not _all_finite(out):
-        if not _all_finite(arr):
-            raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
-        raise ValueError(f"{name}: values overflow {np.dtype(dtype).name}; expected finite values")
-    return out
-
-
-def _all_finite(arr: np.ndarray) -> bool:
-    """Whether every value is finite. A finite sum proves it without a boolean array
-    the size of ``arr`` (NaN and ±inf propagate into any sum); only an overflowing sum of
-    finite values needs the element-wise test."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(arr)):
-            return True
-    return bool(np.isfinite(arr).all())
 
 
 class Network:
