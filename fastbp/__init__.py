@@ -7,9 +7,10 @@ The model and the names are those of Michael Nielsen's *Neural Networks and Deep
 each equation of backpropagation is a Numba kernel in ``fastbp._kernels``.
 """
 
-from . import datasets
+from . import datasets, gates
 from .network import Network
+from .perceptron import Perceptron, PerceptronResult
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "__version__", "datasets"]
+__all__ = ["Network", "Perceptron", "PerceptronResult", "__version__", "datasets", "gates"]
