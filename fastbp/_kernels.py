@@ -10,6 +10,11 @@ All parameters live in one flat buffer ``params``; layer ``l`` (1-based, ``l = 1
 occupies ``params[offsets[l - 1]:offsets[l]]``: its weights row by row, then its biases.
 Gradients use the same layout, so an update is one operation over the whole buffer.
 
+The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost)``:
+the layer widths, the offsets above, the cumulative neuron counts of the work buffers, each
+layer's activation code and its ``alpha`` (index 0, the input layer, is unused), and the cost
+code.
+
 Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
 passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
 """
@@ -32,7 +37,18 @@ PARALLEL_MIN_WORK = 1_000_000
 BLOCK_ROWS = 64
 
 
-# --- activation ---------------------------------------------------------------------------
+# --- activations ----------------------------------------------------------------------------
+#
+# Each layer's activation function is a code; ``alpha`` is the slope of the leaky ReLU for
+# ``x < 0`` or the scale of the ELU. Softmax is only an output layer (it couples the neurons of
+# a row); the step function has no useful derivative (its ``f'`` is 0) and is refused for
+# training by the ``Network`` class.
+
+SIGMOID, TANH, RELU, LEAKY_RELU, ELU, LINEAR, SOFTMAX, STEP = 0, 1, 2, 3, 4, 5, 6, 7
+
+#: Cost codes: quadratic ``½‖a − y‖²``, cross-entropy ``−Σ[y ln a + (1 − y) ln(1 − a)]``
+#: (sigmoid output), log-likelihood ``−ln a_y`` (softmax output).
+QUADRATIC, CROSS_ENTROPY, LOG_LIKELIHOOD = 0, 1, 2
 
 
 @kernel()
@@ -51,13 +67,70 @@ def sigmoid_and_prime(z):
     return s, e / (d * d)
 
 
-@kernel(parallel=True)
-def sigmoid(z, a, da, threaded):
-    """The activation and its derivative, element-wise: ``a = σ(z)``, ``da = σ'(z)``.
+@kernel()
+def activation_and_derivative(z, kind, alpha):
+    """``(f(z), f'(z))`` for the activation ``kind``, stable for every finite ``z``.
 
-    The forward pass keeps ``σ'(zˡ)`` for BP1 and BP2, so each neuron costs one ``exp``. With
-    ``threaded`` the elements are shared out over the threads in chunks of 1024.
+    - sigmoid: see ``sigmoid_and_prime``;
+    - tanh: with ``e = e^(−2|z|)``, tanh z = sign(z)(1 − e)/(1 + e) and
+      tanh' z = 1 − tanh² z = 4e/(1 + e)² (no cancellation where tanh rounds to ±1);
+    - ReLU: ``max(z, 0)``, derivative 1 for z > 0 else 0;
+    - leaky ReLU: ``z`` for z > 0 else ``α z``; derivative 1 or ``α``;
+    - ELU: ``z`` for z > 0 else ``α (eᶻ − 1)`` (``expm1``); derivative 1 or ``α eᶻ``;
+    - linear: ``z``, derivative 1;
+    - step: 1 for z > 0 else 0, derivative 0.
     """
+    one = type(z)(1.0)
+    zero = type(z)(0.0)
+    if kind == SIGMOID:
+        return sigmoid_and_prime(z)
+    if kind == TANH:
+        e = np.exp(-2 * np.abs(z))
+        d = one + e
+        t = (one - e) / d
+        return (t if z >= 0 else -t), 4 * e / (d * d)
+    if kind == RELU:
+        return (z, one) if z > 0 else (zero, zero)
+    if kind == LEAKY_RELU:
+        return (z, one) if z > 0 else (alpha * z, alpha)
+    if kind == ELU:
+        if z > 0:
+            return z, one
+        return alpha * np.expm1(z), alpha * np.exp(z)
+    if kind == LINEAR:
+        return z, one
+    return (one if z > 0 else zero), zero  # STEP
+
+
+@kernel()
+def softmax_rows(z, a):
+    """Softmax of each row: ``a_j = e^(z_j − max z) / Σᵢ e^(z_i − max z)`` (the maximum is
+    subtracted so that no exponential overflows)."""
+    for k in range(z.shape[0]):
+        top = z[k, 0]
+        for j in range(1, z.shape[1]):
+            top = max(top, z[k, j])
+        total = z[k, 0] - z[k, 0]
+        for j in range(z.shape[1]):
+            a[k, j] = np.exp(z[k, j] - top)
+            total += a[k, j]
+        for j in range(z.shape[1]):
+            a[k, j] /= total
+
+
+@kernel(parallel=True)
+def activate(z, a, da, kind, alpha, threaded):
+    """A layer's activation and its derivative, element-wise: ``a = f(z)``, ``da = f'(z)``.
+
+    The forward pass keeps ``f'(zˡ)`` for BP1 and BP2, so each neuron's ``exp`` (if any) is
+    computed once. Softmax (``kind == SOFTMAX``) works row by row and leaves ``da`` at 0: its
+    Jacobian is not diagonal, and BP1 handles it. With ``threaded`` the elements are shared
+    out over the threads in chunks of 1024.
+    """
+    if kind == SOFTMAX:
+        softmax_rows(z, a)
+        da[:] = 0
+        return
     zf = z.ravel()
     af = a.ravel()
     df = da.ravel()
@@ -65,10 +138,10 @@ def sigmoid(z, a, da, threaded):
     if threaded:
         for c in prange((n + 1023) // 1024):
             for i in range(c * 1024, min(c * 1024 + 1024, n)):
-                af[i], df[i] = sigmoid_and_prime(zf[i])
+                af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
     else:
         for i in range(n):
-            af[i], df[i] = sigmoid_and_prime(zf[i])
+            af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
 
 
 # --- the perceptron (the book's section 1.1) ---------------------------------------------
@@ -228,12 +301,13 @@ def weighted_input(w, b, a, rows, z, threaded):
 
 
 @kernel()
-def forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from):
+def forward_pass(params, model, x, rows, ws, threads_from):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = σ(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``σ'(z)`` are left in the work buffers ``ws``. A layer with
     at least ``threads_from`` multiply-adds runs on several threads.
     """
+    sizes, offsets, units, acts, alphas, _ = model
     zbuf, abuf, _, pbuf, own, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
@@ -245,31 +319,44 @@ def forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from):
         else:
             weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
-        sigmoid(z, a, da, threaded)
+        activate(z, a, da, acts[l], alphas[l], threaded)
 
 
 # --- the four equations of backpropagation ------------------------------------------------
 
 
 @kernel()
-def output_error_quadratic(a, y, rows, da, delta):
-    """BP1 with the quadratic cost: ``δᴸ = ∇ₐC ⊙ σ'(zᴸ)``, where ``∇ₐC = a − y``.
+def output_error(a, y, rows, da, delta, cost, kind):
+    """BP1: the output error ``δᴸ = ∇ₐC ⊙ f'(zᴸ)`` for the mini-batch, targets ``y[rows]``.
 
-    ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²``. Targets of the mini-batch are ``y[rows]``; ``da``
-    holds ``σ'(zᴸ)``: ``delta[k, j] = (a[k, j] − y[rows[k], j]) da[k, j]``.
+    - quadratic cost ``C = ½‖a − y‖²``: ``∇ₐC = a − y``, so ``δᴸ = (a − y) ⊙ f'(zᴸ)`` (``da``
+      holds ``f'(zᴸ)``); for a softmax output the Jacobian is not diagonal and
+      ``δ_j = a_j (g_j − Σᵢ gᵢ aᵢ)`` with ``g = a − y``;
+    - cross-entropy with a sigmoid output and log-likelihood with a softmax output: the
+      ``f'`` cancels and ``δᴸ = a − y`` (the book's equations 66 and 84).
     """
     m, n = delta.shape
     for k in range(m):
         yk = y[rows[k]]
-        for j in range(n):
-            delta[k, j] = (a[k, j] - yk[j]) * da[k, j]
+        if cost != QUADRATIC:
+            for j in range(n):
+                delta[k, j] = a[k, j] - yk[j]
+        elif kind == SOFTMAX:
+            dot = a[k, 0] - a[k, 0]
+            for j in range(n):
+                dot += (a[k, j] - yk[j]) * a[k, j]
+            for j in range(n):
+                delta[k, j] = a[k, j] * ((a[k, j] - yk[j]) - dot)
+        else:
+            for j in range(n):
+                delta[k, j] = (a[k, j] - yk[j]) * da[k, j]
 
 
 @kernel()
 def backpropagate_error(w_next, delta_next, da, delta):
-    """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ σ'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
+    """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ f'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
 
-    ``da`` holds ``σ'(zˡ)``: ``delta[k, i] = (Σⱼ w_next[j, i] delta_next[k, j]) da[k, i]``.
+    ``da`` holds ``f'(zˡ)``: ``delta[k, i] = (Σⱼ w_next[j, i] delta_next[k, j]) da[k, i]``.
     """
     m, n = delta.shape
     zero = delta.dtype.type(0.0)
@@ -356,20 +443,23 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
 
 
 @kernel()
-def backpropagate_errors(params, sizes, offsets, units, y, rows, ws):
+def backpropagate_errors(params, model, y, rows, ws):
     """BP1 for the output layer, then BP2 down to layer 1, after ``forward_pass``.
 
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
+    sizes, offsets, units, acts, _, cost = model
     _, abuf, dbuf, pbuf, _, _ = ws
     m = rows.shape[0]
     last = sizes.shape[0] - 1
-    output_error_quadratic(
+    output_error(
         unit_view(abuf, sizes, units, last, m),
         y,
         rows,
         unit_view(pbuf, sizes, units, last, m),
         unit_view(dbuf, sizes, units, last, m),
+        cost,
+        acts[last],
     )
     for l in range(last - 1, 0, -1):
         w_next, _ = layer_views(params, sizes, offsets, l + 1)
@@ -382,12 +472,13 @@ def backpropagate_errors(params, sizes, offsets, units, y, rows, ws):
 
 
 @kernel()
-def accumulate_gradient(sizes, offsets, units, x, rows, ws, out, scale, threads_from):
+def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
 
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``.
     """
+    sizes, offsets, units, _, _, _ = model
     _, abuf, dbuf, _, own, coef = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
@@ -403,28 +494,28 @@ def accumulate_gradient(sizes, offsets, units, x, rows, ws, out, scale, threads_
 
 
 @kernel()
-def backward_pass(params, sizes, offsets, units, x, y, rows, ws, grad):
+def backward_pass(params, model, x, y, rows, ws, grad):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``."""
-    never = sizes[0] * 0 + 2**62
-    forward_pass(params, sizes, offsets, units, x, rows, ws, never)
-    backpropagate_errors(params, sizes, offsets, units, y, rows, ws)
-    accumulate_gradient(sizes, offsets, units, x, rows, ws, grad, type(params[0])(1.0), never)
+    never = 2**62
+    forward_pass(params, model, x, rows, ws, never)
+    backpropagate_errors(params, model, y, rows, ws)
+    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), never)
 
 
 @kernel()
-def sgd_step(params, sizes, offsets, units, x, rows, ws, eta_over_m, threads_from):
+def sgd_step(params, model, x, rows, ws, eta_over_m, threads_from):
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
 
     BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
     ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read.
     """
-    accumulate_gradient(sizes, offsets, units, x, rows, ws, params, -eta_over_m, threads_from)
+    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from)
 
 
 @kernel()
-def train_epoch(params, sizes, offsets, units, x, y, order, batch_size, eta, ws, threads_from):
+def train_epoch(params, model, x, y, order, batch_size, eta, ws, threads_from):
     """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
     The samples are visited in the order ``order`` (a permutation of the rows of ``x``),
@@ -438,9 +529,9 @@ def train_epoch(params, sizes, offsets, units, x, y, order, batch_size, eta, ws,
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         eta_over_m = eta / type(eta)(stop - start)
-        forward_pass(params, sizes, offsets, units, x, rows, ws, threads_from)
-        backpropagate_errors(params, sizes, offsets, units, y, rows, ws)
-        sgd_step(params, sizes, offsets, units, x, rows, ws, eta_over_m, threads_from)
+        forward_pass(params, model, x, rows, ws, threads_from)
+        backpropagate_errors(params, model, y, rows, ws)
+        sgd_step(params, model, x, rows, ws, eta_over_m, threads_from)
 
 
 @kernel()
@@ -455,7 +546,7 @@ def all_finite(a):
 
 
 @kernel(parallel=True)
-def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
+def batch_gradient(params, model, x, y, slices, grad_slices):
     """Summed gradient ``Σₓ ∇Cₓ`` over all rows of ``x``, split over threads without races.
 
     The rows are cut into ``len(slices) - 1`` contiguous slices (``slices`` holds their
@@ -463,6 +554,7 @@ def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
     blocks of ``BLOCK_ROWS``. The caller adds the slices up in order, so the result does not
     depend on the thread count.
     """
+    sizes, _, units, _, _, _ = model
     n_slices = slices.shape[0] - 1
     for s in prange(n_slices):
         g = grad_slices[s]
@@ -470,11 +562,11 @@ def batch_gradient(params, sizes, offsets, units, x, y, slices, grad_slices):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
-            backward_pass(params, sizes, offsets, units, x, y, rows, ws, g)
+            backward_pass(params, model, x, y, rows, ws, g)
 
 
 @kernel(parallel=True)
-def feedforward(params, sizes, offsets, units, x, out, finite):
+def feedforward(params, model, x, out, finite):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
@@ -483,11 +575,12 @@ def feedforward(params, sizes, offsets, units, x, out, finite):
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
+    sizes, _, units, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, sizes, offsets, units, x, np.arange(start, stop), ws, 2**62)
+        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

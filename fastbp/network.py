@@ -29,9 +29,37 @@ from ._checks import (
     _check_threads,
     _numba_threads,
 )
+from .costs import COSTS
 
 #: Largest number of slices ``gradients`` splits a batch into (each has its own buffer).
 _MAX_SLICES = 8
+
+#: Activation functions by name (``fastbp._kernels`` computes them by code).
+ACTIVATIONS = {
+    "sigmoid": _kernels.SIGMOID,
+    "tanh": _kernels.TANH,
+    "relu": _kernels.RELU,
+    "leaky_relu": _kernels.LEAKY_RELU,
+    "elu": _kernels.ELU,
+    "linear": _kernels.LINEAR,
+    "softmax": _kernels.SOFTMAX,
+    "step": _kernels.STEP,
+}
+#: ``alpha`` when none is given: the leaky ReLU's slope below 0, the ELU's scale.
+_DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
+#: Standard deviation of the initial weights of a layer with ``n_in`` inputs, ``n_out`` outputs.
+INITIALISATIONS = {
+    "gaussian": lambda n_in, n_out: 1.0,  # the book's network.py
+    "scaled": lambda n_in, n_out: 1.0 / np.sqrt(n_in),  # the book's network2.py
+    "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),
+    "he": lambda n_in, n_out: np.sqrt(2.0 / n_in),
+}
+
+
+def _check_choice(value: Any, name: str, choices: Any) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    return value
 
 
 class Network:
@@ -71,6 +99,12 @@ class Network:
         self,
         sizes: Sequence[int],
         *,
+        activation: str | Sequence[str] = "sigmoid",
+        output: str | None = None,
+        cost: str = "quadratic",
+        init: str = "gaussian",
+        bias_init: str | None = None,
+        alpha: float | None = None,
         seed: int | None = None,
         dtype: str = "float32",
         threads: int | None = None,
@@ -78,23 +112,64 @@ class Network:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
         self.threads = _check_threads(threads)
+        self.cost = COSTS[_check_choice(cost, "cost", COSTS)]
+        default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
+        output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
+        n_hidden = len(self.sizes) - 2
+        hidden = [activation] * n_hidden if isinstance(activation, str) else list(activation)
+        if len(hidden) != n_hidden:
+            raise ValueError(
+                f"activation: expected one name or {n_hidden} (one per hidden layer), "
+                f"got {len(hidden)}"
+            )
+        for i, name in enumerate(hidden):
+            _check_choice(name, f"activation[{i}]" if n_hidden > 1 else "activation", ACTIVATIONS)
+            if name == "softmax":
+                raise ValueError("activation: 'softmax' is for the output layer only")
+        if cost == "cross_entropy" and output != "sigmoid":
+            raise ValueError(f"output: the cross-entropy cost needs 'sigmoid', got {output!r}")
+        if cost == "log_likelihood" and output != "softmax":
+            raise ValueError(f"output: the log-likelihood cost needs 'softmax', got {output!r}")
+        self.activations = (*hidden, output)
+        if alpha is not None:
+            alpha = _check_rate(alpha, "alpha")
+        alphas = [
+            alpha if alpha is not None else _DEFAULT_ALPHA.get(name, 0.0)
+            for name in self.activations
+        ]
+        self.init = _check_choice(init, "init", INITIALISATIONS)
+        if bias_init is None:
+            bias_init = "gaussian" if init in ("gaussian", "scaled") else "zeros"
+        self.bias_init = _check_choice(bias_init, "bias_init", ("gaussian", "zeros"))
+
         self._rng = np.random.default_rng(seed)
         layers = range(1, len(self.sizes))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         counts = [self.sizes[l] * self.sizes[l - 1] + self.sizes[l] for l in layers]
         self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self._units = np.concatenate(([0], np.cumsum(self.sizes[1:]))).astype(np.int64)
+        acts = np.array([-1, *(ACTIVATIONS[name] for name in self.activations)], dtype=np.int64)
+        self._model = (
+            self._sizes,
+            self._offsets,
+            self._units,
+            acts,
+            np.array([0.0, *alphas], dtype=self.dtype),
+            np.int64(self.cost.code),
+        )
         self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self.weights, self.biases = self._views(self.params)
+        # Biases first, then weights, all standard normal and in float64, as network.py draws
+        # them; then scaled. One seed gives the same numbers in float32 and float64.
         initial_biases = [self._rng.standard_normal(n) for n in self.sizes[1:]]
         initial_weights = [
-            self._rng.standard_normal((n_out, n_in))
+            self._rng.standard_normal((n_out, n_in)) * INITIALISATIONS[init](n_in, n_out)
             for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
         ]
         for b, w, b0, w0 in zip(
             self.biases, self.weights, initial_biases, initial_weights, strict=True
         ):
-            b[...] = b0
+            b[...] = b0 if self.bias_init == "gaussian" else 0.0
             w[...] = w0
 
     # --- structure ---------------------------------------------------------------------
@@ -106,10 +181,20 @@ class Network:
 
     def __repr__(self) -> str:
         arch = ", ".join(str(n) for n in self.sizes)
+        hidden = sorted(set(self.activations[:-1]))
+        activation = repr(hidden[0]) if len(hidden) == 1 else repr(list(self.activations[:-1]))
         return (
-            f"Network([{arch}], activation='sigmoid', cost='quadratic', "
-            f"dtype='{self.dtype.name}', parameters={self.params.size})"
+            f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
+            f"cost='{self.cost.name}', dtype='{self.dtype.name}', parameters={self.params.size})"
         )
+
+    def _check_trainable(self) -> None:
+        if "step" in self.activations:
+            raise ValueError(
+                "activation: 'step' has no useful derivative (it is 0 wherever it exists), so a "
+                "network with step neurons cannot be trained by backpropagation; train a single "
+                "fastbp.Perceptron by the perceptron rule instead"
+            )
 
     def _views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Per-layer ``(weights, biases)`` views into a buffer laid out like ``params``."""
@@ -233,9 +318,7 @@ class Network:
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
         with _numba_threads(self.threads):
-            _kernels.feedforward(
-                self.params, self._sizes, self._offsets, self._units, X, out, finite
-            )
+            _kernels.feedforward(self.params, self._model, X, out, finite)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
@@ -270,12 +353,18 @@ class Network:
         labels = self._class_labels(y, X.shape[0], "test_data")
         return int(np.sum(self._predict(X, "test_data") == labels))
 
-    def cost(self, X: Any, y: Any) -> float:
-        """Quadratic cost ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²`` over the rows of ``X``."""
-        X = self._inputs(X)
+    def total_cost(self, X: Any, y: Any) -> float:
+        """The network's cost averaged over the rows of ``X``: ``C = (1/n) Σₓ Cₓ``.
+
+        ``Cₓ`` is ``self.cost.fn`` (quadratic ``½‖y − aᴸ‖²`` by default, the book's
+        ``total_cost`` without regularisation).
+        """
+        X = self._inputs(X, check_finite=False)
         Y = self._targets(y, X.shape[0])
-        diff = self._feedforward(X).astype(np.float64) - Y
-        return float(0.5 * np.sum(diff * diff) / X.shape[0])
+        return self._mean_cost(self._feedforward(X), Y)
+
+    def _mean_cost(self, out: np.ndarray, Y: np.ndarray) -> float:
+        return float(np.mean(self.cost.fn(out, Y)))
 
     # --- gradients ----------------------------------------------------------------------
 
@@ -313,6 +402,7 @@ class Network:
         parallel, each into its own buffer, then the slices are added in order: the result
         does not depend on the number of threads.
         """
+        self._check_trainable()
         X = self._inputs(X)
         Y = self._targets(Y, X.shape[0], "Y")
         grad = self._gradient_sum(X, Y) / X.shape[0]
@@ -327,9 +417,7 @@ class Network:
         slices = np.minimum(np.arange(n_slices + 1, dtype=np.int64) * per_slice, n)
         grads = np.empty((n_slices, self.params.size), dtype=self.dtype)
         with _numba_threads(self.threads):
-            _kernels.batch_gradient(
-                self.params, self._sizes, self._offsets, self._units, X, Y, slices, grads
-            )
+            _kernels.batch_gradient(self.params, self._model, X, Y, slices, grads)
         total = grads[0].copy()
         for g in grads[1:]:
             total += g
@@ -337,15 +425,14 @@ class Network:
 
     def _trace(self, X: Any, Y: Any) -> dict[str, list[np.ndarray]]:
         """Every ``zˡ``, ``aˡ`` and ``δˡ`` and the summed gradient of one batch, for tests."""
+        self._check_trainable()
         X = self._inputs(X)
         Y = self._targets(Y, X.shape[0], "Y")
         m = X.shape[0]
         ws = self._workspace(m)
         grad = np.zeros_like(self.params)
         rows = np.arange(m, dtype=np.int64)
-        _kernels.backward_pass(
-            self.params, self._sizes, self._offsets, self._units, X, Y, rows, ws, grad
-        )
+        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad)
         zbuf, abuf, dbuf = ws[:3]
 
         def per_layer(buf: np.ndarray) -> list[np.ndarray]:
@@ -485,6 +572,7 @@ class Network:
             before that epoch.
         """
         x_name, batch_name, lr_name, val_name = _names
+        self._check_trainable()
         # X's NaN/infinity check is left to the epoch: any non-finite input makes the weights
         # it meets non-finite (∞·0 and NaN·c are NaN), which the guard below catches; only then
         # is X scanned, to blame it. That saves a pass over the data per call.
@@ -526,7 +614,7 @@ class Network:
             with _numba_threads(threads) as n_threads:
                 threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
                 _kernels.train_epoch(
-                    self.params, self._sizes, self._offsets, self._units, X, Y, order,
+                    self.params, self._model, X, Y, order,
                     batch_size, eta, ws, threads_from,
                 )  # fmt: skip
             seconds = time.perf_counter() - start
@@ -543,10 +631,9 @@ class Network:
             line = f"Epoch {epoch}"
             if validation_data is not None:
                 out = self._feedforward(X_val)
-                diff = out.astype(np.float64) - Y_val
                 predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
                 correct = int(np.sum(predicted == labels_val))
-                history["val_cost"].append(float(0.5 * np.sum(diff * diff) / X_val.shape[0]))
+                history["val_cost"].append(self._mean_cost(out, Y_val))
                 history["val_correct"].append(correct)
                 history["val_accuracy"].append(correct / X_val.shape[0])
                 line += f": {correct} / {X_val.shape[0]}"

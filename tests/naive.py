@@ -22,35 +22,93 @@ def sigmoid_prime(z: np.ndarray) -> np.ndarray:
     return sigmoid(np.abs(z)) * sigmoid(-np.abs(z))
 
 
-def backprop(weights, biases, x, y):
-    """One sample's ``zs``, ``activations``, ``deltas`` and gradient of ``Cₓ = ½‖y − aᴸ‖²``.
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
-    The book's algorithm step by step: feedforward ``zˡ = wˡaˡ⁻¹ + bˡ``, ``aˡ = σ(zˡ)``;
-    BP1 ``δᴸ = (aᴸ − y) ⊙ σ'(zᴸ)``; BP2 ``δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ σ'(zˡ)``;
-    BP3 ``∂C/∂bˡ = δˡ``; BP4 ``∂C/∂wˡ = δˡ(aˡ⁻¹)ᵀ``.
+
+def activation(name: str, z: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+    """f(z) for each activation, from its definition."""
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, alpha * z)
+    if name == "elu":
+        return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+    if name == "linear":
+        return z
+    if name == "softmax":
+        return softmax(z)
+    raise ValueError(name)
+
+
+def derivative(name: str, z: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+    """f'(z) for each element-wise activation, from its definition."""
+    if name == "sigmoid":
+        return sigmoid_prime(z)
+    if name == "tanh":
+        return 1.0 / np.cosh(np.minimum(np.abs(z), 350.0)) ** 2
+    if name == "relu":
+        return (z > 0).astype(np.float64)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, alpha)
+    if name == "elu":
+        return np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))
+    if name == "linear":
+        return np.ones_like(z)
+    raise ValueError(name)
+
+
+def output_delta(cost: str, output: str, z, a, y, alpha=0.0):
+    """BP1 from ``∂C/∂a`` and the chain rule written out in full (the output's Jacobian)."""
+    if cost == "quadratic":
+        grad_a = a - y
+    elif cost == "cross_entropy":
+        grad_a = (a - y) / (a * (1 - a))
+    else:  # log-likelihood
+        grad_a = -y / a
+    if output == "softmax":
+        jacobian = np.diag(a) - np.outer(a, a)
+        return jacobian @ grad_a
+    return grad_a * derivative(output, z, alpha)
+
+
+def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.0):
+    """One sample's ``zs``, ``activations``, ``deltas`` and gradient of its cost ``Cₓ``.
+
+    The book's algorithm step by step: feedforward ``zˡ = wˡaˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``;
+    BP1 ``δᴸ = ∇ₐC ⊙ f'(zᴸ)`` (with the full Jacobian for softmax); BP2
+    ``δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ f'(zˡ)``; BP3 ``∂C/∂bˡ = δˡ``; BP4 ``∂C/∂wˡ = δˡ(aˡ⁻¹)ᵀ``.
+    ``activations`` names each layer's function (all sigmoid by default).
     """
     weights = [np.asarray(w, dtype=np.float64) for w in weights]
     biases = [np.asarray(b, dtype=np.float64) for b in biases]
-    activation = np.asarray(x, dtype=np.float64)
-    activations, zs = [activation], []
-    for w, b in zip(weights, biases, strict=True):
-        z = w @ activation + b
+    names = activations or ["sigmoid"] * len(weights)
+    a = np.asarray(x, dtype=np.float64)
+    outs, zs = [a], []
+    for w, b, name in zip(weights, biases, names, strict=True):
+        z = w @ a + b
         zs.append(z)
-        activation = sigmoid(z)
-        activations.append(activation)
+        a = activation(name, z, alpha)
+        outs.append(a)
+    y = np.asarray(y, dtype=np.float64)
     deltas = [None] * len(weights)
-    deltas[-1] = (activations[-1] - np.asarray(y, dtype=np.float64)) * sigmoid_prime(zs[-1])
+    deltas[-1] = output_delta(cost, names[-1], zs[-1], outs[-1], y, alpha)
     for l in range(len(weights) - 2, -1, -1):
-        deltas[l] = (weights[l + 1].T @ deltas[l + 1]) * sigmoid_prime(zs[l])
+        deltas[l] = (weights[l + 1].T @ deltas[l + 1]) * derivative(names[l], zs[l], alpha)
     nabla_b = list(deltas)
-    nabla_w = [np.outer(d, a) for d, a in zip(deltas, activations[:-1], strict=True)]
-    return zs, activations[1:], deltas, nabla_b, nabla_w
+    nabla_w = [np.outer(d, a) for d, a in zip(deltas, outs[:-1], strict=True)]
+    return zs, outs[1:], deltas, nabla_b, nabla_w
 
 
-def batch(weights, biases, X, Y):
+def batch(weights, biases, X, Y, **kwargs):
     """``backprop`` for every row, stacked (``zs``, ``activations``, ``deltas``) and summed
     (``nabla_b``, ``nabla_w``) over the batch."""
-    per_sample = [backprop(weights, biases, x, y) for x, y in zip(X, Y, strict=True)]
+    per_sample = [backprop(weights, biases, x, y, **kwargs) for x, y in zip(X, Y, strict=True)]
     stacked = [
         [np.stack(layer) for layer in zip(*part, strict=True)]
         for part in zip(*per_sample, strict=False)
@@ -62,18 +120,10 @@ def batch(weights, biases, X, Y):
         "deltas": deltas,
         "nabla_b": [g.sum(axis=0) for g in nabla_b],
         "nabla_w": [g.sum(axis=0) for g in nabla_w],
+        # Σₓ |∇Cₓ|: the scale of the rounding error of a sum whose terms cancel.
+        "nabla_b_abs": [np.abs(g).sum(axis=0) for g in nabla_b],
+        "nabla_w_abs": [np.abs(g).sum(axis=0) for g in nabla_w],
     }
-
-
-def cost(weights, biases, X, Y) -> float:
-    """Quadratic cost ``C = 1/(2n) Σₓ ‖y(x) − aᴸ(x)‖²``."""
-    total = 0.0
-    for x, y in zip(X, Y, strict=True):
-        a = np.asarray(x, dtype=np.float64)
-        for w, b in zip(weights, biases, strict=True):
-            a = sigmoid(np.asarray(w, np.float64) @ a + np.asarray(b, np.float64))
-        total += 0.5 * np.sum((np.asarray(y, np.float64) - a) ** 2)
-    return total / len(X)
 
 
 def sgd_epoch(weights, biases, X, Y, order, batch_size, eta):

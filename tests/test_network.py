@@ -13,18 +13,42 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastbp import Network, _kernels
+from fastbp.network import ACTIVATIONS
 
 from . import naive
 
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
 
 
-def assert_close(actual, expected, dtype, what=""):
-    """Relative agreement at the dtype's tolerance, scaled by the largest reference value."""
+def assert_close(actual, expected, dtype, what="", scale=None):
+    """Relative agreement at the dtype's tolerance, scaled by the largest reference value (or
+    by ``scale``: for a sum over samples, the largest sum of the terms' magnitudes)."""
     expected = np.asarray(expected, dtype=np.float64)
     tol = TOLERANCE[dtype]
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-30)
+    if scale is None:
+        scale = np.max(np.abs(expected), initial=0.0)
+    scale = max(float(scale), 1e-30)
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale, err_msg=what)
+
+
+def central_differences(net, X, Y, h=1e-6):
+    """``(analytic, numeric)``: ``gradients`` flattened like ``params``, and the central
+    differences ``(C(θ + h) − C(θ − h)) / 2h`` of ``total_cost`` for every parameter."""
+    nabla_b, nabla_w = net.gradients(X, Y)
+    analytic = np.concatenate(
+        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
+    )
+    numeric = np.empty_like(net.params)
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + h
+        up = net.total_cost(X, Y)
+        net.params[i] = saved - h
+        down = net.total_cost(X, Y)
+        net.params[i] = saved
+        numeric[i] = (up - down) / (2 * h)
+    return analytic, numeric
 
 
 def random_problem(sizes, n, dtype, seed):
@@ -50,10 +74,72 @@ def test_every_activation_delta_and_gradient_match_reference(dtype, sizes, n, se
     for key in ("zs", "activations", "deltas", "nabla_b", "nabla_w"):
         for l, (got, want) in enumerate(zip(trace[key], ref[key], strict=True)):
             assert got.shape == want.shape
-            assert_close(got, want, dtype, f"{key}[{l}] sizes={sizes} n={n}")
+            scale = ref[key + "_abs"][l].max() if key.startswith("nabla") else None
+            assert_close(got, want, dtype, f"{key}[{l}] sizes={sizes} n={n}", scale)
     nabla_b, nabla_w = net.gradients(X, Y)
-    for got, want in zip(nabla_b + nabla_w, ref["nabla_b"] + ref["nabla_w"], strict=True):
-        assert_close(got, want / n, dtype, f"gradients() sizes={sizes} n={n}")
+    got = nabla_b + nabla_w
+    want = ref["nabla_b"] + ref["nabla_w"]
+    magnitude = ref["nabla_b_abs"] + ref["nabla_w_abs"]
+    for g, w, a in zip(got, want, magnitude, strict=True):
+        assert_close(g, w / n, dtype, f"gradients() sizes={sizes} n={n}", a.max() / n)
+
+
+PAIRS = [
+    ("sigmoid", "quadratic"),
+    ("tanh", "quadratic"),
+    ("linear", "quadratic"),
+    ("relu", "quadratic"),
+    ("softmax", "quadratic"),
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "log_likelihood"),
+]
+
+
+def pair_problem(sizes, hidden, output, cost, n, dtype, seed):
+    rng = np.random.default_rng(seed)
+    net = Network(
+        sizes, activation=hidden, output=output, cost=cost, init="scaled", alpha=0.2,
+        seed=seed, dtype=dtype,
+    )  # fmt: skip
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if cost == "log_likelihood":
+        Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    else:
+        Y = rng.random((n, sizes[-1])).astype(dtype)
+    return net, X, Y
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+    hidden=st.sampled_from(ELEMENTWISE),
+    pair=st.sampled_from(PAIRS),
+    n=st.integers(1, 25),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_activation_and_cost_matches_reference(dtype, sizes, hidden, pair, n, seed):
+    output, cost = pair
+    if output == "softmax" and sizes[-1] == 1:
+        sizes = [*sizes[:-1], 2]
+    net, X, Y = pair_problem(sizes, hidden, output, cost, n, dtype, seed)
+    names = list(net.activations)
+    trace = net._trace(X, Y)
+    ref = naive.batch(net.weights, net.biases, X, Y, activations=names, cost=cost, alpha=0.2)
+    for key in ("zs", "activations", "deltas", "nabla_b", "nabla_w"):
+        for l, (got, want) in enumerate(zip(trace[key], ref[key], strict=True)):
+            scale = ref[key + "_abs"][l].max() if key.startswith("nabla") else None
+            assert_close(got, want, dtype, f"{key}[{l}] {names} {cost}", scale)
+
+
+@pytest.mark.parametrize("hidden", ELEMENTWISE)
+@pytest.mark.parametrize(("output", "cost"), PAIRS)
+def test_every_pair_matches_central_differences(hidden, output, cost):
+    sizes = [4, 5, 3, 3]
+    net, X, Y = pair_problem(sizes, hidden, output, cost, 7, "float64", 3)
+    analytic, numeric = central_differences(net, X, Y)
+    relative = np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric)
+    assert relative < 1e-6, f"{hidden} {output} {cost}: {relative:.2e}"
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -108,20 +194,7 @@ def test_gradient_matches_central_differences(sizes):
     net = Network(sizes, seed=11, dtype="float64")
     X = rng.standard_normal((6, sizes[0]))
     Y = rng.random((6, sizes[-1]))
-    nabla_b, nabla_w = net.gradients(X, Y)
-    analytic = np.concatenate(
-        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
-    )
-    numeric = np.empty_like(net.params)
-    h = 1e-6
-    for i in range(net.params.size):
-        saved = net.params[i]
-        net.params[i] = saved + h
-        up = net.cost(X, Y)
-        net.params[i] = saved - h
-        down = net.cost(X, Y)
-        net.params[i] = saved
-        numeric[i] = (up - down) / (2 * h)
+    analytic, numeric = central_differences(net, X, Y)
     relative = np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric)
     assert relative < 1e-6
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
@@ -266,16 +339,34 @@ def test_the_compiled_epoch_allocates_nothing_per_mini_batch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_is_stable_at_extreme_inputs(dtype):
-    z = np.array([-1e4, -800.0, -100.0, -1.0, 0.0, 1.0, 100.0, 800.0, 1e4], dtype=dtype)
-    s = np.empty_like(z)
-    ds = np.empty_like(z)
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_activations_are_stable_at_extreme_inputs(name, dtype):
+    z = np.array([[-1e4, -800.0, -100.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 100.0, 800.0, 1e4]], dtype)
+    a, da = np.empty_like(z), np.empty_like(z)
+    alpha = 0.3
     with np.errstate(all="raise"):
-        _kernels.sigmoid(z, s, ds, False)
-    assert s.dtype == dtype and np.isfinite(s).all() and np.isfinite(ds).all()
-    np.testing.assert_allclose(s, naive.sigmoid(z.astype(np.float64)), rtol=1e-6, atol=1e-30)
-    np.testing.assert_allclose(ds, naive.sigmoid_prime(z.astype(np.float64)), rtol=1e-5, atol=1e-30)
-    assert s[0] == 0 and s[-1] == 1 and s[4] == 0.5 and ds[4] == 0.25
+        _kernels.activate(z, a, da, ACTIVATIONS[name], dtype(alpha), False)
+    assert a.dtype == dtype and np.isfinite(a).all() and np.isfinite(da).all()
+    z64 = z.astype(np.float64)
+    want_a = naive.activation(name, z64, alpha)
+    want_da = naive.derivative(name, z64, alpha)
+    np.testing.assert_allclose(a, want_a, rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(da, want_da, rtol=1e-5, atol=1e-30)
+
+
+def test_sigmoid_exact_values():
+    z = np.array([[-1e4, 0.0, 1e4]], dtype=np.float32)
+    a, da = np.empty_like(z), np.empty_like(z)
+    _kernels.activate(z, a, da, _kernels.SIGMOID, np.float32(0), False)
+    assert a.tolist() == [[0.0, 0.5, 1.0]] and da[0, 1] == 0.25
+
+
+def test_softmax_rows_sum_to_one_without_overflow():
+    z = np.array([[1000.0, 1000.0, -1000.0]])
+    a, da = np.empty_like(z), np.empty_like(z)
+    with np.errstate(all="raise"):
+        _kernels.activate(z, a, da, _kernels.SOFTMAX, 0.0, False)
+    np.testing.assert_allclose(a, [[0.5, 0.5, 0.0]], atol=1e-300)
 
 
 def test_saturated_network_trains_without_nan():
@@ -382,7 +473,7 @@ def test_learns_logic_gates(name, truth):
     net = Network([2, 4, 1], seed=1, dtype="float64")
     net.fit(X, y, epochs=3000, batch_size=4, lr=4.0)
     np.testing.assert_array_equal(net.predict(X), truth, err_msg=name)
-    assert net.cost(X, y) < 0.01
+    assert net.total_cost(X, y) < 0.01
 
 
 def test_mnist_one_epoch_reaches_the_books_accuracy(mnist_book):

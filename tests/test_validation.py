@@ -51,7 +51,7 @@ X_NAME = {
     "fit": "X",
     "SGD": "training_data",
     "gradients": "X",
-    "cost": "X",
+    "total_cost": "X",
     "predict": "X",
     "accuracy": "X",
     "evaluate": "test_data",
@@ -65,7 +65,7 @@ Y_NAME = {
     "fit": "y",
     "SGD": "training_data",
     "gradients": "Y",
-    "cost": "y",
+    "total_cost": "y",
     "accuracy": "y",
     "evaluate": "test_data",
 }
@@ -77,7 +77,7 @@ def call(method: str, net: Network, x=X, y=LABELS) -> Callable[[], object]:
         "fit": lambda: net.fit(x, y, epochs=1, batch_size=2, lr=0.5),
         "SGD": lambda: net.SGD((x, y), 1, 2, 0.5),
         "gradients": lambda: net.gradients(x, y),
-        "cost": lambda: net.cost(x, y),
+        "total_cost": lambda: net.total_cost(x, y),
         "predict": lambda: net.predict(x),
         "accuracy": lambda: net.accuracy(x, y),
         "evaluate": lambda: net.evaluate((x, y)),
@@ -470,7 +470,7 @@ def results(x, *, pair_form: bool) -> dict[str, object]:
     out = {
         "feedforward": net.feedforward(x),
         "predict": net.predict(x),
-        "cost": net.cost(x, LABELS),
+        "total_cost": net.total_cost(x, LABELS),
         "accuracy": net.accuracy(x, LABELS),
         "gradients": np.concatenate([g.ravel() for g in nabla_b + nabla_w]),
         "backprop": np.concatenate([g.ravel() for g in one_b + one_w]),
@@ -502,3 +502,42 @@ def test_conversion_matches_float32(kind):
     if before is not None:  # the caller's array is read, never written
         np.testing.assert_array_equal(given, before)
         assert given.dtype == before.dtype
+
+
+# --- the model's options ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"activation": "swish"}, ValueError, "activation"),
+        ({"activation": "softmax"}, ValueError, "activation"),
+        ({"activation": ["relu", "relu"]}, ValueError, "activation"),
+        ({"output": "cube"}, ValueError, "output"),
+        ({"cost": "hinge"}, ValueError, "cost"),
+        ({"cost": "cross_entropy", "output": "softmax"}, ValueError, "output"),
+        ({"cost": "log_likelihood", "output": "sigmoid"}, ValueError, "output"),
+        ({"init": "uniform"}, ValueError, "init"),
+        ({"bias_init": "ones"}, ValueError, "bias_init"),
+        ({"alpha": -0.1}, ValueError, "alpha"),
+        ({"alpha": "0.1"}, TypeError, "alpha"),
+    ],
+)
+def test_bad_model_options_name_the_parameter(kwargs, exc, name):
+    with pytest.raises(exc, match=rf"^{name}"):
+        Network([N_IN, 3, 2], **kwargs)
+
+
+def test_step_networks_compute_but_refuse_backpropagation():
+    net = Network([2, 2, 1], activation="step", output="step", seed=0)
+    assert set(np.unique(net.feedforward(np.random.default_rng(0).random((5, 2))))) <= {0, 1}
+    before = net.params.copy()
+    X2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    for call in (
+        lambda: net.fit(X2, [0.0, 1.0], epochs=1, batch_size=1, lr=1.0),
+        lambda: net.gradients(X2, [0.0, 1.0]),
+        lambda: net.backprop(X2[0], [1.0]),
+    ):
+        with pytest.raises(ValueError, match=r"^activation: 'step'"):
+            call()
+    assert net.params.tobytes() == before.tobytes()
