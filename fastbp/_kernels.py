@@ -505,25 +505,49 @@ def backward_pass(params, model, x, y, rows, ws, grad):
 
 
 @kernel()
-def sgd_step(params, model, x, rows, ws, eta_over_m, threads_from):
+def regularise_weights(w, decay, shrink):
+    """Weight decay before a step: ``w ← decay · w − shrink · sgn(w)``.
+
+    L2 (the book's chapter 3) is ``decay = 1 − ηλ/n``; L1 is ``shrink = ηλ/n``. Biases are
+    not regularised.
+    """
+    zero = decay - decay
+    for i in range(w.shape[0]):
+        v = w[i]
+        w[i] = decay * v - (shrink if v > zero else (-shrink if v < zero else zero))
+
+
+@kernel()
+def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from):
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
 
     BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
-    ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read.
+    ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read. With
+    regularisation (``decay != 1`` or ``shrink != 0``) the weights are first decayed by
+    ``regularise_weights``, which makes the step the book's
+    ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2.
     """
+    if decay != 1 or shrink != 0:
+        sizes, offsets, _, _, _, _ = model
+        for l in range(1, sizes.shape[0]):
+            w, _ = layer_views(params, sizes, offsets, l)
+            regularise_weights(w.ravel(), decay, shrink)
     accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from)
 
 
 @kernel()
-def train_epoch(params, model, x, y, order, batch_size, eta, ws, threads_from):
+def train_epoch(params, model, x, y, order, batch_size, eta, l2, l1, ws, threads_from):
     """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
     The samples are visited in the order ``order`` (a permutation of the rows of ``x``),
     ``batch_size`` at a time; a last, smaller mini-batch is trained on, not dropped. For each
     mini-batch of ``m`` samples: ``forward_pass``, ``backpropagate_errors`` (all ``δˡ`` from
-    the weights before the step), then ``sgd_step`` with ``η/m``. Layers with at least
-    ``threads_from`` multiply-adds per mini-batch run on several threads.
+    the weights before the step), then ``sgd_step`` with ``η/m``. ``l2`` and ``l1`` are the
+    regularisation strengths ``λ/n`` (0 for none). Layers with at least ``threads_from``
+    multiply-adds per mini-batch run on several threads.
     """
+    decay = type(eta)(1.0) - eta * l2
+    shrink = eta * l1
     n = order.shape[0]
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -531,7 +555,7 @@ def train_epoch(params, model, x, y, order, batch_size, eta, ws, threads_from):
         eta_over_m = eta / type(eta)(stop - start)
         forward_pass(params, model, x, rows, ws, threads_from)
         backpropagate_errors(params, model, y, rows, ws)
-        sgd_step(params, model, x, rows, ws, eta_over_m, threads_from)
+        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
 
 
 @kernel()

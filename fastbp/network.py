@@ -11,8 +11,9 @@ any kernel runs, so the parameters are left exactly as they were.
 
 from __future__ import annotations
 
+import numbers
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,14 @@ INITIALISATIONS = {
     "glorot": lambda n_in, n_out: np.sqrt(2.0 / (n_in + n_out)),
     "he": lambda n_in, n_out: np.sqrt(2.0 / n_in),
 }
+
+
+def _check_penalty(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a non-negative finite number, got {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value}")
+    return float(value)
 
 
 def _check_choice(value: Any, name: str, choices: Any) -> str:
@@ -353,18 +362,24 @@ class Network:
         labels = self._class_labels(y, X.shape[0], "test_data")
         return int(np.sum(self._predict(X, "test_data") == labels))
 
-    def total_cost(self, X: Any, y: Any) -> float:
-        """The network's cost averaged over the rows of ``X``: ``C = (1/n) Σₓ Cₓ``.
-
-        ``Cₓ`` is ``self.cost.fn`` (quadratic ``½‖y − aᴸ‖²`` by default, the book's
-        ``total_cost`` without regularisation).
-        """
+    def total_cost(self, X: Any, y: Any, lmbda: float = 0.0, l1: float = 0.0) -> float:
+        """The network's cost over the rows of ``X``, as the book's ``total_cost``:
+        ``C = (1/n) Σₓ Cₓ + (λ/2n) Σ w² + (λ₁/n) Σ |w|``, where ``Cₓ`` is ``self.cost.fn``
+        (quadratic ``½‖y − aᴸ‖²`` by default)."""
         X = self._inputs(X, check_finite=False)
         Y = self._targets(y, X.shape[0])
-        return self._mean_cost(self._feedforward(X), Y)
+        lmbda, l1 = _check_penalty(lmbda, "lmbda"), _check_penalty(l1, "l1")
+        return self._mean_cost(self._feedforward(X), Y) + self._penalty(lmbda, l1, X.shape[0])
 
     def _mean_cost(self, out: np.ndarray, Y: np.ndarray) -> float:
         return float(np.mean(self.cost.fn(out, Y)))
+
+    def _penalty(self, lmbda: float, l1: float, n: int) -> float:
+        """The regularisation terms of the book's ``total_cost``: ``(λ/2n)Σw² + (λ₁/n)Σ|w|``."""
+        if not lmbda and not l1:
+            return 0.0
+        w = np.concatenate([w.ravel() for w in self.weights]).astype(np.float64)
+        return float(0.5 * lmbda / n * np.sum(w * w) + l1 / n * np.sum(np.abs(w)))
 
     # --- gradients ----------------------------------------------------------------------
 
@@ -495,6 +510,7 @@ class Network:
         mini_batch_size: int,
         eta: float,
         test_data: Any = None,
+        lmbda: float = 0.0,
     ) -> dict[str, list]:
         """Mini-batch stochastic gradient descent, with the book's call shape.
 
@@ -513,6 +529,7 @@ class Network:
             lr=eta,
             validation_data=validation,
             verbose=True,
+            lmbda=lmbda,
             _names=("training_data", "mini_batch_size", "eta", "test_data"),
         )
 
@@ -527,11 +544,15 @@ class Network:
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
         seed: int | None = None,
+        lmbda: float = 0.0,
+        l1: float = 0.0,
+        monitor_training: bool = False,
+        callback: Callable[[Network, int, dict[str, list]], Any] | None = None,
         verbose: bool = False,
         threads: int | None = None,
         _names: tuple[str, str, str, str] = ("X", "batch_size", "lr", "validation_data"),
     ) -> dict[str, list]:
-        """Train by mini-batch SGD on the quadratic cost; one compiled call per epoch.
+        """Train by mini-batch SGD on the network's cost; one compiled call per epoch.
 
         Parameters
         ----------
@@ -551,6 +572,18 @@ class Network:
             copied).
         seed : int, optional
             Seed of the shuffling; by default the network's own generator is used.
+        lmbda : float
+            L2 regularisation ``λ`` (the book's chapter 3): each step is
+            ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` with ``n`` training samples; biases are not
+            decayed. The reported costs include ``(λ/2n) Σ w²``.
+        l1 : float
+            L1 regularisation ``λ₁``: ``w ← w − (ηλ₁/n) sgn(w) − (η/m) Σₓ ∂Cₓ/∂w``; the
+            reported costs include ``(λ₁/n) Σ |w|``.
+        monitor_training : bool
+            Also score the training data after each epoch (``train_cost``,
+            ``train_accuracy``; one forward pass over it).
+        callback : callable, optional
+            ``callback(net, epoch, history)`` after each epoch's scores are recorded.
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
@@ -562,8 +595,9 @@ class Network:
         Returns
         -------
         dict of lists
-            ``epoch``, ``seconds`` (training time), and with validation data ``val_cost``,
-            ``val_accuracy`` and ``val_correct``.
+            ``epoch``, ``seconds`` (training time), with validation data ``val_cost``,
+            ``val_accuracy`` and ``val_correct``, and with ``monitor_training`` the same three
+            with ``train_``.
 
         Raises
         ------
@@ -592,6 +626,10 @@ class Network:
                 f"{lr_name}: {eta} overflows {self.dtype.name}; expected a smaller rate"
             )
         eta = eta_cast
+        l2 = self.dtype.type(_check_penalty(lmbda, "lmbda") / X.shape[0])
+        l1_over_n = self.dtype.type(_check_penalty(l1, "l1") / X.shape[0])
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback: expected a callable or None, got {callback!r}")
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
                 raise TypeError(f"{val_name}: expected a pair (X, y)")
@@ -604,8 +642,15 @@ class Network:
         ws = self._workspace(min(batch_size, n))
         order = np.arange(n, dtype=np.int64)
         history: dict[str, list] = {"epoch": [], "seconds": []}
+        scored = []
         if validation_data is not None:
-            history.update(val_cost=[], val_accuracy=[], val_correct=[])
+            scored.append(("val", X_val, Y_val, labels_val))
+        if monitor_training:
+            scored.append(("train", X, Y, self._class_labels(y, X.shape[0], "y")))
+        for prefix, *_ in scored:
+            history.update(
+                {f"{prefix}_cost": [], f"{prefix}_accuracy": [], f"{prefix}_correct": []}
+            )
         for epoch in range(epochs):
             if shuffle:
                 order = rng.permutation(n).astype(np.int64)
@@ -615,7 +660,7 @@ class Network:
                 threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
                 _kernels.train_epoch(
                     self.params, self._model, X, Y, order,
-                    batch_size, eta, ws, threads_from,
+                    batch_size, eta, l2, l1_over_n, ws, threads_from,
                 )  # fmt: skip
             seconds = time.perf_counter() - start
             if not _all_finite(self.params):
@@ -628,17 +673,21 @@ class Network:
                 )
             history["epoch"].append(epoch)
             history["seconds"].append(seconds)
+            for prefix, X_s, Y_s, labels_s in scored:
+                out = self._feedforward(X_s)
+                predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
+                correct = int(np.sum(predicted == labels_s))
+                cost = self._mean_cost(out, Y_s) + self._penalty(lmbda, l1, X_s.shape[0])
+                history[f"{prefix}_cost"].append(cost)
+                history[f"{prefix}_correct"].append(correct)
+                history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
             line = f"Epoch {epoch}"
             if validation_data is not None:
-                out = self._feedforward(X_val)
-                predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
-                correct = int(np.sum(predicted == labels_val))
-                history["val_cost"].append(self._mean_cost(out, Y_val))
-                history["val_correct"].append(correct)
-                history["val_accuracy"].append(correct / X_val.shape[0])
-                line += f": {correct} / {X_val.shape[0]}"
+                line += f": {history['val_correct'][-1]} / {X_val.shape[0]}"
             else:
                 line += " complete"
+            if callback is not None:
+                callback(self, epoch, history)
             if verbose:
                 print(line, flush=True)
         return history

@@ -126,14 +126,21 @@ def batch(weights, biases, X, Y, **kwargs):
     }
 
 
-def sgd_epoch(weights, biases, X, Y, order, batch_size, eta):
-    """One epoch of the book's ``update_mini_batch`` over ``X[order]``; returns new lists."""
+def sgd_epoch(weights, biases, X, Y, order, batch_size, eta, lmbda=0.0, l1=0.0, **kwargs):
+    """One epoch of the book's ``update_mini_batch`` over ``X[order]``; returns new lists.
+
+    With L2: ``w ← (1 − ηλ/n) w − (η/m) Σ∇``; with L1: ``w ← w − (ηλ₁/n) sgn(w) − (η/m) Σ∇``.
+    """
+    n = len(X)
     weights = [np.array(w, dtype=np.float64) for w in weights]
     biases = [np.array(b, dtype=np.float64) for b in biases]
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        grads = batch(weights, biases, X[rows], Y[rows])
+        grads = batch(weights, biases, X[rows], Y[rows], **kwargs)
         m = len(rows)
-        weights = [w - (eta / m) * g for w, g in zip(weights, grads["nabla_w"], strict=True)]
+        weights = [
+            (1 - eta * lmbda / n) * w - eta * l1 / n * np.sign(w) - (eta / m) * g
+            for w, g in zip(weights, grads["nabla_w"], strict=True)
+        ]
         biases = [b - (eta / m) * g for b, g in zip(biases, grads["nabla_b"], strict=True)]
     return weights, biases

@@ -161,6 +161,36 @@ def test_one_epoch_matches_reference_sgd(dtype, sizes, n, batch_size, seed):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
 
 
+@pytest.mark.parametrize(("lmbda", "l1"), [(5.0, 0.0), (0.0, 2.0), (1.0, 1.0)])
+@pytest.mark.parametrize(
+    ("hidden", "output", "cost"),
+    [("relu", "softmax", "log_likelihood"), ("tanh", "sigmoid", "cross_entropy")],
+)
+def test_regularised_epoch_matches_reference(lmbda, l1, hidden, output, cost):
+    net, X, Y = pair_problem([6, 5, 3], hidden, output, cost, 23, "float64", 8)
+    weights, biases = naive.sgd_epoch(
+        net.weights, net.biases, X, Y, np.arange(23), 4, 0.3, lmbda, l1,
+        activations=list(net.activations), cost=cost, alpha=0.2,
+    )  # fmt: skip
+    net.fit(X, Y, epochs=1, batch_size=4, lr=0.3, lmbda=lmbda, l1=l1, shuffle=False)
+    for got, want in zip(net.weights + net.biases, weights + biases, strict=True):
+        assert_close(got, want, "float64")
+
+
+def test_monitoring_and_callback():
+    net, X, Y = pair_problem([6, 5, 3], "sigmoid", "softmax", "log_likelihood", 30, "float64", 2)
+    labels = Y.argmax(axis=1)
+    seen = []
+    history = net.fit(
+        X, labels, epochs=3, batch_size=5, lr=0.5, lmbda=2.0, validation_data=(X[:10], labels[:10]),
+        monitor_training=True, callback=lambda n, e, h: seen.append((e, h["train_cost"][-1])),
+    )  # fmt: skip
+    assert [e for e, _ in seen] == [0, 1, 2]
+    assert history["train_cost"][-1] == pytest.approx(net.total_cost(X, labels, lmbda=2.0))
+    assert history["val_cost"][-1] == pytest.approx(net.total_cost(X[:10], labels[:10], lmbda=2.0))
+    assert history["train_accuracy"][-1] == pytest.approx(net.accuracy(X, labels))
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_threaded_products_equal_single_threaded_bitwise(dtype):
     """Sharing neurons out over threads changes no rounding: each value is computed whole."""

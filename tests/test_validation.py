@@ -541,3 +541,17 @@ def test_step_networks_compute_but_refuse_backpropagation():
         with pytest.raises(ValueError, match=r"^activation: 'step'"):
             call()
     assert net.params.tobytes() == before.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"lmbda": -1.0}, ValueError, "lmbda"),
+        ({"lmbda": float("nan")}, ValueError, "lmbda"),
+        ({"l1": "x"}, TypeError, "l1"),
+        ({"callback": 3}, TypeError, "callback"),
+    ],
+)
+def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
+    call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
+    assert_rejects(net, exc, name, call)
