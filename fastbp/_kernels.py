@@ -558,6 +558,118 @@ def train_epoch(params, model, x, y, order, batch_size, eta, l2, l1, ws, threads
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
 
 
+# --- optimisers and gradient clipping (the general training path) -----------------------
+
+SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
+
+
+@kernel()
+def add_regularisation_gradient(params, model, grad, l2, l1):
+    """Add the penalties' gradient to the weights' part of ``grad``: ``+ l2·w + l1·sgn(w)``
+    (``l2 = λ/n``, ``l1 = λ₁/n``; biases are not regularised)."""
+    sizes, offsets, _, _, _, _ = model
+    zero = l2 - l2
+    for l in range(1, sizes.shape[0]):
+        w, _ = layer_views(params, sizes, offsets, l)
+        g, _ = layer_views(grad, sizes, offsets, l)
+        wf = w.ravel()
+        gf = g.ravel()
+        for i in range(wf.shape[0]):
+            v = wf[i]
+            gf[i] += l2 * v + (l1 if v > zero else (-l1 if v < zero else zero))
+
+
+@kernel()
+def clip_gradient(grad, max_norm, max_value):
+    """Clip a mini-batch's gradient: each component to ``[−max_value, max_value]``, then the
+    whole vector to global norm ``max_norm`` (``g ← g · max_norm/‖g‖`` when ``‖g‖`` is larger;
+    a gradient under the bound is left exactly as it is). A bound of 0 means none."""
+    zero = max_norm - max_norm
+    if max_value > zero:
+        for i in range(grad.shape[0]):
+            grad[i] = min(max(grad[i], -max_value), max_value)
+    if max_norm > zero:
+        total = zero
+        for i in range(grad.shape[0]):
+            total += grad[i] * grad[i]
+        norm = np.sqrt(total)
+        if norm > max_norm:
+            scale = max_norm / norm
+            for i in range(grad.shape[0]):
+                grad[i] *= scale
+
+
+@kernel()
+def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
+    """One step of the optimiser on the flat buffers, ``grad`` being the mean gradient ``g``.
+
+    - SGD: ``θ ← θ − η g``;
+    - momentum (the book's chapter 3): ``v ← μ v − η g``, ``θ ← θ + v``;
+    - Nesterov: ``v' = μ v − η g``, ``θ ← θ − μ v + (1 + μ) v'`` (the look-ahead form, with
+      ``g`` taken at ``θ``), ``v ← v'``;
+    - Adam: ``m ← β₁ m + (1 − β₁) g``, ``s ← β₂ s + (1 − β₂) g²``,
+      ``θ ← θ − η m̂ / (√ŝ + ε)`` with ``m̂ = m/(1 − β₁ᵗ)``, ``ŝ = s/(1 − β₂ᵗ)``.
+
+    ``hyper = (μ, β₁, β₂, ε)``; ``state[0]`` holds ``v`` or ``m``, ``state[1]`` holds ``s``;
+    ``t`` is the 1-based step number (Adam's bias correction).
+    """
+    one = eta - eta + 1
+    mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
+    if optimizer == SGD:
+        for i in range(params.shape[0]):
+            params[i] -= eta * grad[i]
+    elif optimizer == MOMENTUM:
+        v = state[0]
+        for i in range(params.shape[0]):
+            v[i] = mu * v[i] - eta * grad[i]
+            params[i] += v[i]
+    elif optimizer == NESTEROV:
+        v = state[0]
+        for i in range(params.shape[0]):
+            new = mu * v[i] - eta * grad[i]
+            params[i] += -mu * v[i] + (one + mu) * new
+            v[i] = new
+    else:
+        m, s = state[0], state[1]
+        c1 = one - beta1**t
+        c2 = one - beta2**t
+        for i in range(params.shape[0]):
+            g = grad[i]
+            m[i] = beta1 * m[i] + (one - beta1) * g
+            s[i] = beta2 * s[i] + (one - beta2) * g * g
+            params[i] -= eta * (m[i] / c1) / (np.sqrt(s[i] / c2) + eps)
+
+
+@kernel()
+def train_epoch_general(
+    params, model, x, y, order, batch_size, eta, l2, l1, ws, grad, state, optimizer, hyper,
+    clip, t0, threads_from,
+):  # fmt: skip
+    """One epoch with an optimiser, regularisation as a gradient term, and clipping.
+
+    For each mini-batch of ``m`` samples: ``grad = (1/m) Σₓ ∇Cₓ`` (``forward_pass``,
+    ``backpropagate_errors``, ``accumulate_gradient`` with scale ``1/m``), plus the penalties'
+    gradient, clipped (``clip = (max_norm, max_value)``), then ``optimizer_step``. ``t0`` is
+    the number of steps taken before this epoch; returns the number after it.
+    """
+    n = order.shape[0]
+    t = t0
+    one = eta - eta + 1
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        rows = order[start:stop]
+        grad[:] = 0
+        forward_pass(params, model, x, rows, ws, threads_from)
+        backpropagate_errors(params, model, y, rows, ws)
+        accumulate_gradient(model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from)
+        if l2 != 0 or l1 != 0:
+            add_regularisation_gradient(params, model, grad, l2, l1)
+        clip_gradient(grad, clip[0], clip[1])
+        t += 1
+        optimizer_step(params, grad, state, optimizer, eta, hyper, t)
+    return t
+
+
 @kernel()
 def all_finite(a):
     """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or

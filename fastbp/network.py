@@ -65,6 +65,23 @@ def _check_penalty(value: Any, name: str) -> float:
     return float(value)
 
 
+def _check_fraction(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in [0, 1), got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value}")
+    return float(value)
+
+
+#: Optimisers by name (``fastbp._kernels.optimizer_step`` computes them by code).
+OPTIMIZERS = {
+    "sgd": _kernels.SGD,
+    "momentum": _kernels.MOMENTUM,
+    "nesterov": _kernels.NESTEROV,
+    "adam": _kernels.ADAM,
+}
+
+
 def _check_choice(value: Any, name: str, choices: Any) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
@@ -168,6 +185,8 @@ class Network:
         )
         self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self.weights, self.biases = self._views(self.params)
+        #: ``(optimiser name, state (2, params.size), steps taken)`` once one has been used.
+        self._optimizer: tuple[str, np.ndarray, int] | None = None
         # Biases first, then weights, all standard normal and in float64, as network.py draws
         # them; then scaled. One seed gives the same numbers in float32 and float64.
         initial_biases = [self._rng.standard_normal(n) for n in self.sizes[1:]]
@@ -546,6 +565,12 @@ class Network:
         seed: int | None = None,
         lmbda: float = 0.0,
         l1: float = 0.0,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
         monitor_training: bool = False,
         callback: Callable[[Network, int, dict[str, list]], Any] | None = None,
         verbose: bool = False,
@@ -579,6 +604,19 @@ class Network:
         l1 : float
             L1 regularisation ``λ₁``: ``w ← w − (ηλ₁/n) sgn(w) − (η/m) Σₓ ∂Cₓ/∂w``; the
             reported costs include ``(λ₁/n) Σ |w|``.
+        optimizer : {"sgd", "momentum", "nesterov", "adam"}
+            The step taken with the mini-batch's mean gradient ``g`` (see
+            ``fastbp._kernels.optimizer_step``): plain SGD, the book's momentum
+            ``v ← μv − ηg, w ← w + v``, Nesterov momentum, or Adam. The optimiser's state
+            lives beside the parameters and carries over between ``fit`` calls with the same
+            optimiser. With an optimiser other than SGD, L2/L1 act through the gradient
+            (``g + (λ/n) w``), which for SGD is the same step as the decay above.
+        momentum : float
+            ``μ`` of momentum and Nesterov, in [0, 1).
+        betas, eps : Adam's ``β₁``, ``β₂`` (each in [0, 1)) and ``ε`` (> 0).
+        clip_norm, clip_value : float, optional
+            Clip each mini-batch's gradient to this global L2 norm (over all parameters) and/or
+            each component to ``[−clip_value, clip_value]``, before the step.
         monitor_training : bool
             Also score the training data after each epoch (``train_cost``,
             ``train_accuracy``; one forward pass over it).
@@ -628,6 +666,19 @@ class Network:
         eta = eta_cast
         l2 = self.dtype.type(_check_penalty(lmbda, "lmbda") / X.shape[0])
         l1_over_n = self.dtype.type(_check_penalty(l1, "l1") / X.shape[0])
+        optimizer = _check_choice(optimizer, "optimizer", OPTIMIZERS)
+        mu = _check_fraction(momentum, "momentum")
+        beta1 = _check_fraction(betas[0] if isinstance(betas, tuple | list) else betas, "betas")
+        beta2 = _check_fraction(betas[1] if isinstance(betas, tuple | list) else betas, "betas")
+        eps = _check_rate(eps, "eps")
+        clip = np.array(
+            [
+                0.0 if clip_norm is None else _check_rate(clip_norm, "clip_norm"),
+                0.0 if clip_value is None else _check_rate(clip_value, "clip_value"),
+            ],
+            dtype=self.dtype,
+        )
+        general = optimizer != "sgd" or clip.any()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback: expected a callable or None, got {callback!r}")
         if validation_data is not None:
@@ -640,6 +691,11 @@ class Network:
 
         n = X.shape[0]
         ws = self._workspace(min(batch_size, n))
+        if general:
+            grad = np.empty_like(self.params)
+            hyper = np.array([mu, beta1, beta2, eps], dtype=self.dtype)
+            if self._optimizer is None or self._optimizer[0] != optimizer:
+                self._optimizer = (optimizer, np.zeros((2, self.params.size), self.dtype), 0)
         order = np.arange(n, dtype=np.int64)
         history: dict[str, list] = {"epoch": [], "seconds": []}
         scored = []
@@ -655,22 +711,35 @@ class Network:
             if shuffle:
                 order = rng.permutation(n).astype(np.int64)
             last_good = self.params.copy()
+            if general:
+                name, state, steps = self._optimizer
+                last_good_state = state.copy()
             start = time.perf_counter()
             with _numba_threads(threads) as n_threads:
                 threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
-                _kernels.train_epoch(
-                    self.params, self._model, X, Y, order,
-                    batch_size, eta, l2, l1_over_n, ws, threads_from,
-                )  # fmt: skip
+                if general:
+                    steps = _kernels.train_epoch_general(
+                        self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                        ws, grad, state, OPTIMIZERS[name], hyper, clip, steps, threads_from,
+                    )  # fmt: skip
+                else:
+                    _kernels.train_epoch(
+                        self.params, self._model, X, Y, order,
+                        batch_size, eta, l2, l1_over_n, ws, threads_from,
+                    )  # fmt: skip
             seconds = time.perf_counter() - start
             if not _all_finite(self.params):
                 self.params[...] = last_good
+                if general:
+                    state[...] = last_good_state
                 if not _all_finite(X):
                     raise ValueError(f"{x_name}: contains NaN or infinity; expected finite values")
                 raise FloatingPointError(
                     f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
                     "too large); the parameters were restored to their values before the epoch"
                 )
+            if general:
+                self._optimizer = (name, state, int(steps))
             history["epoch"].append(epoch)
             history["seconds"].append(seconds)
             for prefix, X_s, Y_s, labels_s in scored:

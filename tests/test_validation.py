@@ -555,3 +555,19 @@ def test_step_networks_compute_but_refuse_backpropagation():
 def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
     call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
     assert_rejects(net, exc, name, call)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
+        ({"optimizer": "momentum", "momentum": 1.0}, ValueError, "momentum"),
+        ({"optimizer": "adam", "betas": (0.9, 1.5)}, ValueError, "betas"),
+        ({"optimizer": "adam", "eps": 0.0}, ValueError, "eps"),
+        ({"clip_norm": -1.0}, ValueError, "clip_norm"),
+        ({"clip_value": float("inf")}, ValueError, "clip_value"),
+    ],
+)
+def test_bad_optimizer_options_name_the_parameter(net, kwargs, exc, name):
+    call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
+    assert_rejects(net, exc, name, call)

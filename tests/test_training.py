@@ -1,0 +1,134 @@
+"""Optimisers, clipping and regularisation: hand-computed steps and a NumPy reference epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastbp import Network, _kernels
+
+from . import naive
+from .test_network import assert_close, pair_problem
+
+HYPER = np.array([0.5, 0.9, 0.99, 1e-8])  # μ, β₁, β₂, ε
+
+
+def step(optimizer, params, grad, state, t=1, eta=0.1):
+    params, state = params.copy(), state.copy()
+    _kernels.optimizer_step(params, grad, state, optimizer, eta, HYPER, t)
+    return params, state
+
+
+def test_sgd_step_by_hand():
+    params, _ = step(_kernels.SGD, np.array([1.0, -2.0]), np.array([0.5, 1.0]), np.zeros((2, 2)))
+    np.testing.assert_allclose(params, [1.0 - 0.05, -2.0 - 0.1], rtol=1e-15)
+
+
+def test_momentum_step_by_hand():
+    # v = μv − ηg = 0.5·0.2 − 0.1·0.5 = 0.05 (first), 0.5·(−0.4) − 0.1·1 = −0.3 (second).
+    state = np.array([[0.2, -0.4], [0.0, 0.0]])
+    params, state = step(_kernels.MOMENTUM, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
+    np.testing.assert_allclose(state[0], [0.05, -0.3], rtol=1e-15)
+    np.testing.assert_allclose(params, [1.05, -2.3], rtol=1e-15)
+
+
+def test_nesterov_step_by_hand():
+    # v' = 0.05 and −0.3 as above; θ ← θ − μv + (1 + μ)v' = 1 − 0.1 + 0.075, −2 + 0.2 − 0.45.
+    state = np.array([[0.2, -0.4], [0.0, 0.0]])
+    params, state = step(_kernels.NESTEROV, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
+    np.testing.assert_allclose(state[0], [0.05, -0.3], rtol=1e-15)
+    np.testing.assert_allclose(params, [0.975, -2.25], rtol=1e-15)
+
+
+def test_adam_steps_by_hand():
+    # Step 1 from zero state: m = 0.1g, s = 0.01g², m̂ = g, ŝ = g², so θ moves by η·sgn(g).
+    params, state = step(
+        _kernels.ADAM, np.array([1.0, -2.0]), np.array([0.5, -4.0]), np.zeros((2, 2))
+    )
+    np.testing.assert_allclose(state, [[0.05, -0.4], [0.0025, 0.16]], rtol=1e-12)
+    np.testing.assert_allclose(params, [0.9, -1.9], rtol=1e-7)
+    # Step 2 with g = (0.5, 0): m = (0.095, −0.36), s = (0.004975, 0.1584).
+    params, state = step(_kernels.ADAM, params, np.array([0.5, 0.0]), state, t=2)
+    m_hat = np.array([0.095, -0.36]) / (1 - 0.9**2)
+    s_hat = np.array([0.004975, 0.1584]) / (1 - 0.99**2)
+    np.testing.assert_allclose(params, [0.9, -1.9] - 0.1 * m_hat / (np.sqrt(s_hat) + 1e-8))
+
+
+def test_clipping_by_norm_and_value():
+    small = np.array([0.3, -0.4])  # norm 0.5
+    g = small.copy()
+    _kernels.clip_gradient(g, 1.0, 0.0)
+    assert g.tobytes() == small.tobytes()  # under the bound: untouched
+    g = np.array([3.0, -4.0])  # norm 5 → scaled by 1/5 exactly
+    _kernels.clip_gradient(g, 1.0, 0.0)
+    np.testing.assert_allclose(g, [0.6, -0.8], rtol=1e-15)
+    g = np.array([3.0, -0.5, 0.1])
+    _kernels.clip_gradient(g, 0.0, 1.0)
+    assert g.tolist() == [1.0, -0.5, 0.1]
+
+
+def reference_epoch(net, X, Y, batch_size, eta, optimizer, lmbda=0.0, mu=0.5, clip_norm=0.0):
+    """The general path written with NumPy: mean gradient + (λ/n)w, clipped, then the step."""
+    ws = [np.array(w, dtype=np.float64) for w in net.weights]
+    bs = [np.array(b, dtype=np.float64) for b in net.biases]
+    vw = [np.zeros_like(w) for w in ws]
+    vb = [np.zeros_like(b) for b in bs]
+    n = len(X)
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, min(start + batch_size, n))
+        grads = naive.batch(ws, bs, X[rows], Y[rows], activations=list(net.activations),
+                            cost=net.cost.name, alpha=0.2)  # fmt: skip
+        gw = [g / len(rows) + lmbda / n * w for g, w in zip(grads["nabla_w"], ws, strict=True)]
+        gb = [g / len(rows) for g in grads["nabla_b"]]
+        norm = np.sqrt(sum(np.sum(g * g) for g in gw + gb))
+        if clip_norm and norm > clip_norm:
+            gw = [g * clip_norm / norm for g in gw]
+            gb = [g * clip_norm / norm for g in gb]
+        for p, v, g in zip(ws + bs, vw + vb, gw + gb, strict=True):
+            new = mu * v - eta * g
+            if optimizer == "momentum":
+                p += new
+            else:  # nesterov
+                p += -mu * v + (1 + mu) * new
+            v[...] = new
+    return ws + bs
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+@pytest.mark.parametrize(("lmbda", "clip_norm"), [(0.0, None), (3.0, None), (0.0, 0.5)])
+def test_momentum_epoch_matches_reference(optimizer, lmbda, clip_norm):
+    net, X, Y = pair_problem([5, 4, 3], "tanh", "softmax", "log_likelihood", 17, "float64", 5)
+    want = reference_epoch(net, X, Y, 4, 0.2, optimizer, lmbda, 0.5, clip_norm or 0.0)
+    net.fit(X, Y, epochs=1, batch_size=4, lr=0.2, optimizer=optimizer, momentum=0.5,
+            lmbda=lmbda, clip_norm=clip_norm, shuffle=False)  # fmt: skip
+    for got, w in zip(net.weights + net.biases, want, strict=True):
+        assert_close(got, w, "float64")
+
+
+def test_sgd_with_clipping_that_never_binds_equals_the_fused_path():
+    a, X, Y = pair_problem([5, 4, 3], "relu", "sigmoid", "cross_entropy", 30, "float64", 6)
+    b, _, _ = pair_problem([5, 4, 3], "relu", "sigmoid", "cross_entropy", 30, "float64", 6)
+    a.fit(X, Y, epochs=2, batch_size=7, lr=0.3, lmbda=1.0, shuffle=False)
+    b.fit(X, Y, epochs=2, batch_size=7, lr=0.3, lmbda=1.0, shuffle=False, clip_norm=1e9)
+    assert_close(b.params, a.params, "float64")
+
+
+def test_optimizer_state_carries_over_and_resets_on_change():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 4)), rng.integers(0, 2, 40)
+    once = Network([4, 3, 2], seed=1, dtype="float64")
+    once.fit(X, y, epochs=2, batch_size=8, lr=0.01, optimizer="adam", shuffle=False)
+    twice = Network([4, 3, 2], seed=1, dtype="float64")
+    for _ in range(2):
+        twice.fit(X, y, epochs=1, batch_size=8, lr=0.01, optimizer="adam", shuffle=False)
+    assert once.params.tobytes() == twice.params.tobytes()
+    assert twice._optimizer[2] == 10
+    twice.fit(X, y, epochs=1, batch_size=8, lr=0.01, optimizer="momentum", shuffle=False)
+    assert twice._optimizer[0] == "momentum" and twice._optimizer[2] == 5
+
+
+def test_adam_learns_xor():
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    net = Network([2, 8, 2], activation="tanh", cost="log_likelihood", seed=3, dtype="float64")
+    net.fit(X, [0, 1, 1, 0], epochs=500, batch_size=4, lr=0.05, optimizer="adam")
+    assert net.predict(X).tolist() == [0, 1, 1, 0]
