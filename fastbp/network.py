@@ -573,6 +573,10 @@ class Network:
         clip_value: float | None = None,
         monitor_training: bool = False,
         callback: Callable[[Network, int, dict[str, list]], Any] | None = None,
+        schedule: str = "constant",
+        patience: int = 10,
+        max_halvings: int = 7,
+        early_stopping: int | None = None,
         verbose: bool = False,
         threads: int | None = None,
         _names: tuple[str, str, str, str] = ("X", "batch_size", "lr", "validation_data"),
@@ -622,6 +626,14 @@ class Network:
             ``train_accuracy``; one forward pass over it).
         callback : callable, optional
             ``callback(net, epoch, history)`` after each epoch's scores are recorded.
+        schedule : {"constant", "halve"}
+            ``"halve"`` is the book's chapter 3 schedule: halve ``η`` whenever the validation
+            accuracy has not improved for ``patience`` epochs, and stop once it has been halved
+            ``max_halvings`` times (7: ``η`` down to ``η₀/128``). Needs ``validation_data``;
+            the history's ``lr`` records the rate of each epoch.
+        early_stopping : int, optional
+            Stop when the validation accuracy has not improved for this many epochs, and
+            restore the parameters of the best epoch. Needs ``validation_data``.
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
@@ -687,6 +699,15 @@ class Network:
             X_val = self._inputs(validation_data[0], val_name)
             Y_val = self._targets(validation_data[1], X_val.shape[0], val_name)
             labels_val = self._class_labels(validation_data[1], X_val.shape[0], val_name)
+        schedule = _check_choice(schedule, "schedule", ("constant", "halve"))
+        patience = _check_positive_int(patience, "patience")
+        max_halvings = _check_positive_int(max_halvings, "max_halvings")
+        if early_stopping is not None:
+            early_stopping = _check_positive_int(early_stopping, "early_stopping")
+        if (schedule == "halve" or early_stopping is not None) and validation_data is None:
+            raise ValueError(
+                f"{val_name}: the 'halve' schedule and early stopping need validation data"
+            )
         rng = self._rng if seed is None else np.random.default_rng(seed)
 
         n = X.shape[0]
@@ -697,7 +718,8 @@ class Network:
             if self._optimizer is None or self._optimizer[0] != optimizer:
                 self._optimizer = (optimizer, np.zeros((2, self.params.size), self.dtype), 0)
         order = np.arange(n, dtype=np.int64)
-        history: dict[str, list] = {"epoch": [], "seconds": []}
+        history: dict[str, list] = {"epoch": [], "seconds": [], "lr": []}
+        best_accuracy, best_epoch, best_params, halvings = -1.0, -1, None, 0
         scored = []
         if validation_data is not None:
             scored.append(("val", X_val, Y_val, labels_val))
@@ -742,6 +764,7 @@ class Network:
                 self._optimizer = (name, state, int(steps))
             history["epoch"].append(epoch)
             history["seconds"].append(seconds)
+            history["lr"].append(float(eta))
             for prefix, X_s, Y_s, labels_s in scored:
                 out = self._feedforward(X_s)
                 predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
@@ -759,4 +782,21 @@ class Network:
                 callback(self, epoch, history)
             if verbose:
                 print(line, flush=True)
+            if validation_data is None:
+                continue
+            if history["val_accuracy"][-1] > best_accuracy:
+                best_accuracy, best_epoch = history["val_accuracy"][-1], epoch
+                if early_stopping is not None:
+                    best_params = self.params.copy()
+            stale = epoch - best_epoch
+            if early_stopping is not None and stale >= early_stopping:
+                break
+            if schedule == "halve" and stale > 0 and stale % patience == 0:
+                halvings += 1
+                eta = self.dtype.type(eta / 2)
+                if halvings == max_halvings:
+                    break
+        if best_params is not None:
+            self.params[...] = best_params
+            history["best_epoch"] = [best_epoch]
         return history

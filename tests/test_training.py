@@ -132,3 +132,30 @@ def test_adam_learns_xor():
     net = Network([2, 8, 2], activation="tanh", cost="log_likelihood", seed=3, dtype="float64")
     net.fit(X, [0, 1, 1, 0], epochs=500, batch_size=4, lr=0.05, optimizer="adam")
     assert net.predict(X).tolist() == [0, 1, 1, 0]
+
+
+def test_the_books_halving_schedule():
+    # With η = 1e-30 nothing learns, so the accuracy never improves after epoch 0: the rule
+    # fires every `patience` epochs, and training stops at the `max_halvings`-th halving.
+    net, X, Y = pair_problem([5, 4, 3], "sigmoid", "sigmoid", "quadratic", 20, "float64", 1)
+    history = net.fit(X, Y, epochs=50, batch_size=5, lr=1e-30, validation_data=(X, Y),
+                      schedule="halve", patience=2, max_halvings=3)  # fmt: skip
+    assert history["lr"] == [1e-30] * 3 + [5e-31] * 2 + [2.5e-31] * 2
+    assert history["epoch"] == list(range(7))
+
+
+def test_early_stopping_restores_the_best_weights():
+    rng = np.random.default_rng(3)
+    X, y = rng.random((60, 5)), rng.integers(0, 3, 60)
+    net = Network([5, 12, 3], seed=4, dtype="float64")
+    snapshots = []
+    history = net.fit(
+        X[:40], y[:40], epochs=60, batch_size=5, lr=8.0, validation_data=(X[40:], y[40:]),
+        early_stopping=5, callback=lambda n, e, h: snapshots.append(n.params.copy()),
+    )  # fmt: skip
+    accuracies = history["val_accuracy"]
+    best = int(np.argmax(accuracies))  # the first epoch with the best accuracy
+    assert history["best_epoch"] == [best]
+    assert len(accuracies) == best + 6 or len(accuracies) == 60
+    assert net.params.tobytes() == snapshots[best].tobytes()
+    assert net.accuracy(X[40:], y[40:]) == accuracies[best]

@@ -571,3 +571,19 @@ def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
 def test_bad_optimizer_options_name_the_parameter(net, kwargs, exc, name):
     call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
     assert_rejects(net, exc, name, call)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"schedule": "cosine"}, ValueError, "schedule"),
+        ({"schedule": "halve"}, ValueError, "validation_data"),
+        ({"early_stopping": 3}, ValueError, "validation_data"),
+        ({"early_stopping": 0, "validation_data": (X, LABELS)}, ValueError, "early_stopping"),
+        ({"patience": 0}, ValueError, "patience"),
+        ({"max_halvings": 1.5}, TypeError, "max_halvings"),
+    ],
+)
+def test_bad_schedule_options_name_the_parameter(net, kwargs, exc, name):
+    call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
+    assert_rejects(net, exc, name, call)
