@@ -301,11 +301,40 @@ def weighted_input(w, b, a, rows, z, threaded):
 
 
 @kernel()
-def forward_pass(params, model, x, rows, ws, threads_from):
-    """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = σ(zˡ)``.
+def seed_generator(seed):
+    """Seed Numba's random generator of the calling thread (``drop_out`` draws from it)."""
+    np.random.seed(seed)  # noqa: NPY002 (Numba's own per-thread generator, inside njit)
 
-    Every layer's ``z``, ``a`` and ``σ'(z)`` are left in the work buffers ``ws``. A layer with
-    at least ``threads_from`` multiply-adds runs on several threads.
+
+@kernel()
+def drop_out(a, da, p):
+    """Inverted dropout of a hidden layer: each neuron is kept with probability ``1 − p``.
+
+    A kept neuron's ``a`` and ``f'(z)`` are scaled by ``1/(1 − p)``, a dropped one's set to 0,
+    so that ``aˡ = mask ⊙ f(zˡ)/(1 − p)`` and BP2 sees the same mask through ``f'``. Draws
+    from Numba's generator, seeded by the caller; always on one thread, in order, so the masks
+    do not depend on the thread count.
+    """
+    af = a.ravel()
+    df = da.ravel()
+    scale = type(p)(1.0) / (type(p)(1.0) - p)
+    zero = p - p
+    for i in range(af.shape[0]):
+        if np.random.random() < p:  # noqa: NPY002
+            af[i] = zero
+            df[i] = zero
+        else:
+            af[i] *= scale
+            df[i] *= scale
+
+
+@kernel()
+def forward_pass(params, model, x, rows, ws, threads_from, dropout):
+    """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
+
+    Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
+    at least ``threads_from`` multiply-adds runs on several threads. With ``dropout > 0`` the
+    hidden layers go through ``drop_out`` (training only).
     """
     sizes, offsets, units, acts, alphas, _ = model
     zbuf, abuf, _, pbuf, own, _ = ws
@@ -320,6 +349,8 @@ def forward_pass(params, model, x, rows, ws, threads_from):
             weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
         activate(z, a, da, acts[l], alphas[l], threaded)
+        if dropout > 0 and l < sizes.shape[0] - 1:
+            drop_out(a, da, dropout)
 
 
 # --- the four equations of backpropagation ------------------------------------------------
@@ -494,12 +525,12 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
 
 
 @kernel()
-def backward_pass(params, model, x, y, rows, ws, grad):
+def backward_pass(params, model, x, y, rows, ws, grad, dropout):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``."""
     never = 2**62
-    forward_pass(params, model, x, rows, ws, never)
+    forward_pass(params, model, x, rows, ws, never, dropout)
     backpropagate_errors(params, model, y, rows, ws)
     accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), never)
 
@@ -536,24 +567,28 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
 
 
 @kernel()
-def train_epoch(params, model, x, y, order, batch_size, eta, l2, l1, ws, threads_from):
+def train_epoch(
+    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, threads_from
+):
     """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
     The samples are visited in the order ``order`` (a permutation of the rows of ``x``),
     ``batch_size`` at a time; a last, smaller mini-batch is trained on, not dropped. For each
     mini-batch of ``m`` samples: ``forward_pass``, ``backpropagate_errors`` (all ``δˡ`` from
     the weights before the step), then ``sgd_step`` with ``η/m``. ``l2`` and ``l1`` are the
-    regularisation strengths ``λ/n`` (0 for none). Layers with at least ``threads_from``
-    multiply-adds per mini-batch run on several threads.
+    regularisation strengths ``λ/n`` (0 for none); ``dropout`` the probability of dropping a
+    hidden neuron, drawn from Numba's generator seeded with ``seed``. Layers with at least
+    ``threads_from`` multiply-adds per mini-batch run on several threads.
     """
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
+    seed_generator(seed)
     n = order.shape[0]
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         eta_over_m = eta / type(eta)(stop - start)
-        forward_pass(params, model, x, rows, ws, threads_from)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout)
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
 
@@ -642,8 +677,8 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
 
 @kernel()
 def train_epoch_general(
-    params, model, x, y, order, batch_size, eta, l2, l1, ws, grad, state, optimizer, hyper,
-    clip, t0, threads_from,
+    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, grad, state,
+    optimizer, hyper, clip, t0, threads_from,
 ):  # fmt: skip
     """One epoch with an optimiser, regularisation as a gradient term, and clipping.
 
@@ -655,11 +690,12 @@ def train_epoch_general(
     n = order.shape[0]
     t = t0
     one = eta - eta + 1
+    seed_generator(seed)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         grad[:] = 0
-        forward_pass(params, model, x, rows, ws, threads_from)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout)
         backpropagate_errors(params, model, y, rows, ws)
         accumulate_gradient(model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from)
         if l2 != 0 or l1 != 0:
@@ -698,7 +734,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
-            backward_pass(params, model, x, y, rows, ws, g)
+            backward_pass(params, model, x, y, rows, ws, g, params[0] * 0)
 
 
 @kernel(parallel=True)
@@ -717,6 +753,6 @@ def feedforward(params, model, x, out, finite):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62)
+        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, params[0] * 0)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

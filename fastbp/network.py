@@ -457,8 +457,11 @@ class Network:
             total += g
         return total
 
-    def _trace(self, X: Any, Y: Any) -> dict[str, list[np.ndarray]]:
-        """Every ``zˡ``, ``aˡ`` and ``δˡ`` and the summed gradient of one batch, for tests."""
+    def _trace(
+        self, X: Any, Y: Any, dropout: float = 0.0, seed: int = 0
+    ) -> dict[str, list[np.ndarray]]:
+        """Every ``zˡ``, ``aˡ`` and ``δˡ`` and the summed gradient of one batch, for tests
+        (with ``dropout``, the masks drawn after seeding Numba's generator with ``seed``)."""
         self._check_trainable()
         X = self._inputs(X)
         Y = self._targets(Y, X.shape[0], "Y")
@@ -466,7 +469,9 @@ class Network:
         ws = self._workspace(m)
         grad = np.zeros_like(self.params)
         rows = np.arange(m, dtype=np.int64)
-        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad)
+        _kernels.seed_generator(seed)
+        p = self.dtype.type(dropout)
+        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p)
         zbuf, abuf, dbuf = ws[:3]
 
         def per_layer(buf: np.ndarray) -> list[np.ndarray]:
@@ -565,6 +570,7 @@ class Network:
         seed: int | None = None,
         lmbda: float = 0.0,
         l1: float = 0.0,
+        dropout: float = 0.0,
         optimizer: str = "sgd",
         momentum: float = 0.9,
         betas: tuple[float, float] = (0.9, 0.999),
@@ -608,6 +614,11 @@ class Network:
         l1 : float
             L1 regularisation ``λ₁``: ``w ← w − (ηλ₁/n) sgn(w) − (η/m) Σₓ ∂Cₓ/∂w``; the
             reported costs include ``(λ₁/n) Σ |w|``.
+        dropout : float
+            Probability of dropping each hidden neuron in each mini-batch (the book's chapter
+            3, with inverted scaling: kept neurons are scaled by ``1/(1 − p)``, so nothing
+            changes at prediction). The masks are drawn from a seed taken from the shuffling
+            generator, so a seed reproduces them.
         optimizer : {"sgd", "momentum", "nesterov", "adam"}
             The step taken with the mini-batch's mean gradient ``g`` (see
             ``fastbp._kernels.optimizer_step``): plain SGD, the book's momentum
@@ -678,6 +689,7 @@ class Network:
         eta = eta_cast
         l2 = self.dtype.type(_check_penalty(lmbda, "lmbda") / X.shape[0])
         l1_over_n = self.dtype.type(_check_penalty(l1, "l1") / X.shape[0])
+        dropout = self.dtype.type(_check_fraction(dropout, "dropout"))
         optimizer = _check_choice(optimizer, "optimizer", OPTIMIZERS)
         mu = _check_fraction(momentum, "momentum")
         beta1 = _check_fraction(betas[0] if isinstance(betas, tuple | list) else betas, "betas")
@@ -732,6 +744,7 @@ class Network:
         for epoch in range(epochs):
             if shuffle:
                 order = rng.permutation(n).astype(np.int64)
+            mask_seed = int(rng.integers(2**31)) if dropout > 0 else 0
             last_good = self.params.copy()
             if general:
                 name, state, steps = self._optimizer
@@ -742,12 +755,13 @@ class Network:
                 if general:
                     steps = _kernels.train_epoch_general(
                         self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                        ws, grad, state, OPTIMIZERS[name], hyper, clip, steps, threads_from,
+                        dropout, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip,
+                        steps, threads_from,
                     )  # fmt: skip
                 else:
                     _kernels.train_epoch(
                         self.params, self._model, X, Y, order,
-                        batch_size, eta, l2, l1_over_n, ws, threads_from,
+                        batch_size, eta, l2, l1_over_n, dropout, mask_seed, ws, threads_from,
                     )  # fmt: skip
             seconds = time.perf_counter() - start
             if not _all_finite(self.params):

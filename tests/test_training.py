@@ -159,3 +159,46 @@ def test_early_stopping_restores_the_best_weights():
     assert len(accuracies) == best + 6 or len(accuracies) == 60
     assert net.params.tobytes() == snapshots[best].tobytes()
     assert net.accuracy(X[40:], y[40:]) == accuracies[best]
+
+
+def test_dropout_gradient_matches_central_differences_with_a_fixed_mask():
+    """With the generator reseeded for every evaluation, each sees the same masks."""
+    net, X, Y = pair_problem([4, 6, 5, 3], "sigmoid", "softmax", "log_likelihood", 8, "float64", 9)
+
+    def cost():
+        out = net._trace(X, Y, dropout=0.4, seed=7)["activations"][-1]
+        return float(np.mean(net.cost.fn(out, Y)))
+
+    trace = net._trace(X, Y, dropout=0.4, seed=7)
+    hidden = trace["activations"][0]
+    assert (hidden == 0).any() and (hidden != 0).any()  # some neurons dropped, some kept
+    pairs = zip(trace["nabla_w"], trace["nabla_b"], strict=True)
+    analytic = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in pairs]) / len(X)
+    numeric = np.empty_like(analytic)
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + 1e-6
+        up = cost()
+        net.params[i] = saved - 1e-6
+        down = cost()
+        net.params[i] = saved
+        numeric[i] = (up - down) / 2e-6
+    assert np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric) < 1e-6
+
+
+def test_dropout_is_reproducible_and_inverted():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((100, 6)), rng.integers(0, 3, 100)
+    nets = [Network([6, 20, 3], seed=2) for _ in range(3)]
+    for net in nets[:2]:
+        net.fit(X, y, epochs=2, batch_size=10, lr=0.5, dropout=0.5)
+    nets[2].fit(X, y, epochs=2, batch_size=10, lr=0.5)
+    assert nets[0].params.tobytes() == nets[1].params.tobytes()
+    assert nets[0].params.tobytes() != nets[2].params.tobytes()
+    # Inverted scaling: a kept neuron is doubled (p = 0.5), and on average nothing changes.
+    net = Network([6, 2000, 3], seed=1, dtype="float64")
+    plain = net._trace(X[:1], y[:1])["activations"][0]
+    dropped = net._trace(X[:1], y[:1], dropout=0.5, seed=3)["activations"][0]
+    ratio = dropped[plain != 0] / plain[plain != 0]
+    assert np.all((ratio == 0) | (np.abs(ratio - 2) < 1e-12))
+    assert abs(np.mean(dropped) / np.mean(plain) - 1) < 0.05

@@ -550,6 +550,8 @@ def test_step_networks_compute_but_refuse_backpropagation():
         ({"lmbda": float("nan")}, ValueError, "lmbda"),
         ({"l1": "x"}, TypeError, "l1"),
         ({"callback": 3}, TypeError, "callback"),
+        ({"dropout": 1.0}, ValueError, "dropout"),
+        ({"dropout": -0.1}, ValueError, "dropout"),
     ],
 )
 def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
