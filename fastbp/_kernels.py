@@ -303,7 +303,7 @@ def weighted_input(w, b, a, rows, z, threaded):
 @kernel()
 def seed_generator(seed):
     """Seed Numba's random generator of the calling thread (``drop_out`` draws from it)."""
-    np.random.seed(seed)  # noqa: NPY002 (Numba's own per-thread generator, inside njit)
+    np.random.seed(seed)  # noqa: NPY002 (Numba's per-thread generator)
 
 
 @kernel()
