@@ -138,6 +138,8 @@ class Network:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
         self.threads = _check_threads(threads)
+        if isinstance(cost, str):
+            cost = cost.replace("-", "_")  # "log-likelihood" and "cross-entropy" too
         self.cost = COSTS[_check_choice(cost, "cost", COSTS)]
         default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
         output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
@@ -535,13 +537,16 @@ class Network:
         eta: float,
         test_data: Any = None,
         lmbda: float = 0.0,
+        **options: Any,
     ) -> dict[str, list]:
         """Mini-batch stochastic gradient descent, with the book's call shape.
 
         ``training_data`` is the book's list of ``(x, y)`` pairs (column vectors, one-hot
         ``y``) or a pair of arrays ``(X, Y)``; ``test_data`` likewise, with integer labels.
         With ``test_data`` each epoch prints ``Epoch j: k / n``, as the book's code does.
-        Returns the history, as ``fit`` does.
+        ``lmbda`` is the book's L2 parameter; every other option of ``fit`` (``optimizer``,
+        ``dropout``, ``clip_norm``, ``schedule``, ...) is accepted by name. Returns the
+        history, as ``fit`` does.
         """
         X, Y = self._unpack(training_data, "training_data")
         validation = None if test_data is None else self._unpack(test_data, "test_data")
@@ -552,9 +557,10 @@ class Network:
             batch_size=mini_batch_size,
             lr=eta,
             validation_data=validation,
-            verbose=True,
+            verbose=options.pop("verbose", True),
             lmbda=lmbda,
             _names=("training_data", "mini_batch_size", "eta", "test_data"),
+            **options,
         )
 
     def fit(

@@ -202,3 +202,36 @@ def test_dropout_is_reproducible_and_inverted():
     ratio = dropped[plain != 0] / plain[plain != 0]
     assert np.all((ratio == 0) | (np.abs(ratio - 2) < 1e-12))
     assert abs(np.mean(dropped) / np.mean(plain) - 1) < 0.05
+
+
+@pytest.mark.parametrize(("lmbda", "l1"), [(3.0, 0.0), (0.0, 2.0), (1.5, 0.5)])
+def test_regularised_gradient_matches_central_differences(lmbda, l1):
+    """∂/∂θ of total_cost(λ, λ₁) = the mean data gradient + the kernel's penalty gradient."""
+    net, X, Y = pair_problem([4, 5, 3], "elu", "sigmoid", "cross_entropy", 9, "float64", 4)
+    nabla_b, nabla_w = net.gradients(X, Y)
+    grad = np.concatenate(
+        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
+    )
+    n = len(X)
+    _kernels.add_regularisation_gradient(net.params, net._model, grad, lmbda / n, l1 / n)
+    numeric = np.empty_like(grad)
+    for i in range(net.params.size):
+        saved = net.params[i]
+        net.params[i] = saved + 1e-6
+        up = net.total_cost(X, Y, lmbda, l1)
+        net.params[i] = saved - 1e-6
+        down = net.total_cost(X, Y, lmbda, l1)
+        net.params[i] = saved
+        numeric[i] = (up - down) / 2e-6
+    assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6
+
+
+def test_one_configuration_api_across_network_fit_and_sgd():
+    rng = np.random.default_rng(1)
+    X, y = rng.random((50, 6)), rng.integers(0, 3, 50)
+    spec = dict(activation="relu", output="softmax", cost="log-likelihood", init="he", seed=3)
+    options = dict(optimizer="adam", lmbda=5.0, dropout=0.2, clip_norm=1.0, seed=9)
+    a, b = Network([6, 10, 3], **spec), Network([6, 10, 3], **spec)
+    a.fit(X, y, epochs=2, batch_size=5, lr=0.01, **options)
+    b.SGD((X, y), 2, 5, 0.01, verbose=False, **options)
+    assert a.params.tobytes() == b.params.tobytes()
