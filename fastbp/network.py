@@ -12,13 +12,14 @@ any kernel runs, so the parameters are left exactly as they were.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, files
 from ._checks import (
     _all_finite,
     _as_float_array,
@@ -161,6 +162,7 @@ class Network:
         self.activations = (*hidden, output)
         if alpha is not None:
             alpha = _check_rate(alpha, "alpha")
+        self.alpha = alpha
         alphas = [
             alpha if alpha is not None else _DEFAULT_ALPHA.get(name, 0.0)
             for name in self.activations
@@ -217,6 +219,17 @@ class Network:
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
             f"cost='{self.cost.name}', dtype='{self.dtype.name}', parameters={self.params.size})"
         )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the network to ``path`` atomically (``fastbp.files``: an ``.npz`` archive of
+        the parameters and a JSON header; loading it never runs code)."""
+        files.save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Network:
+        """Read a network written by ``save``; every field is checked first, and a file that
+        fails a check raises ``ValueError`` naming it and what is wrong."""
+        return files.load(path)
 
     def _check_trainable(self) -> None:
         if "step" in self.activations:
