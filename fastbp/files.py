@@ -204,3 +204,70 @@ def import_network2(path: str | os.PathLike[str], *, dtype: str = "float64") -> 
         net.weights[l][...] = w
         net.biases[l][...] = b.reshape(-1)
     return net
+
+
+CHECKPOINT_FORMAT = "fastbp-checkpoint"
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    net: Network,
+    loop: dict[str, Any],
+    best_params: np.ndarray | None = None,
+) -> None:
+    """Write a training checkpoint atomically: the parameters, the optimiser's state, the best
+    parameters so far (early stopping) and ``loop``, a JSON-able dict of the rest of the
+    training loop's state (next epoch, history, generator state, rate, ...)."""
+    from . import __version__
+
+    header = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fastbp_version": __version__,
+        "sizes": list(net.sizes),
+        "activations": list(net.activations),
+        "cost": net.cost.name,
+        "dtype": net.dtype.name,
+        "loop": loop,
+    }
+    arrays = {
+        "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+        "params": net.params,
+    }
+    if net._optimizer is not None:
+        arrays["optimizer_state"] = net._optimizer[1]
+    if best_params is not None:
+        arrays["best_params"] = best_params
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    _write_atomically(Path(path), buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike[str], net: Network) -> tuple[dict, dict]:
+    """Read a checkpoint for ``net``: returns ``(loop, arrays)`` after checking that it was
+    written for the same architecture; raises ``ValueError`` naming the file otherwise."""
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a valid fastbp checkpoint: unreadable ({exc})") from None
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode())
+    except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a valid fastbp checkpoint: bad header ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a valid fastbp checkpoint: wrong format name")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {header.get('format_version')!r} unknown")
+    mine = (list(net.sizes), list(net.activations), net.cost.name, net.dtype.name)
+    theirs = tuple(header.get(k) for k in ("sizes", "activations", "cost", "dtype"))
+    if mine != theirs:
+        raise ValueError(f"{path}: the checkpoint is of another network: {theirs}, not {mine}")
+    params = arrays.get("params")
+    if params is None or params.dtype != net.dtype or params.shape != net.params.shape:
+        raise ValueError(f"{path}: the checkpoint's parameters do not fit the network")
+    if not np.isfinite(params).all():
+        raise ValueError(f"{path}: the checkpoint's parameters contain NaN or infinity")
+    return header["loop"], arrays

@@ -602,6 +602,9 @@ class Network:
         patience: int = 10,
         max_halvings: int = 7,
         early_stopping: int | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        resume: str | os.PathLike[str] | None = None,
         verbose: bool = False,
         threads: int | None = None,
         _names: tuple[str, str, str, str] = ("X", "batch_size", "lr", "validation_data"),
@@ -664,6 +667,18 @@ class Network:
         early_stopping : int, optional
             Stop when the validation accuracy has not improved for this many epochs, and
             restore the parameters of the best epoch. Needs ``validation_data``.
+        checkpoint : path, optional
+            After every ``checkpoint_every`` epochs, write the whole training state
+            (parameters, optimiser state, generator state, epoch, history, schedule)
+            atomically to this file.
+        resume : path, optional
+            Continue from a checkpoint written by a ``fit`` call with the same data and
+            options: training goes on at the epoch after the checkpoint's, up to ``epochs``
+            in all, and ends with bitwise the same parameters and history (but for the
+            ``seconds``) as an uninterrupted run. A KeyboardInterrupt (Ctrl-C) takes effect at
+            the end of the running epoch (an epoch is one compiled call): that epoch is rolled
+            back, a checkpoint is written if ``checkpoint`` is set, and the interrupt is
+            re-raised.
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
@@ -739,6 +754,7 @@ class Network:
             raise ValueError(
                 f"{val_name}: the 'halve' schedule and early stopping need validation data"
             )
+        checkpoint_every = _check_positive_int(checkpoint_every, "checkpoint_every")
         rng = self._rng if seed is None else np.random.default_rng(seed)
 
         n = X.shape[0]
@@ -760,52 +776,109 @@ class Network:
             history.update(
                 {f"{prefix}_cost": [], f"{prefix}_accuracy": [], f"{prefix}_correct": []}
             )
-        for epoch in range(epochs):
+        # What must match for a checkpoint to be resumed by this call.
+        fingerprint = {
+            "n": n, "batch_size": batch_size, "lr": float(lr), "optimizer": optimizer,
+            "lmbda": float(lmbda), "l1": float(l1), "dropout": float(dropout),
+            "shuffle": bool(shuffle), "seed": seed, "scored": [p for p, *_ in scored],
+        }  # fmt: skip
+        first_epoch = 0
+        if resume is not None:
+            loop, arrays = files.load_checkpoint(resume, self)
+            if loop.get("fingerprint") != fingerprint:
+                raise ValueError(
+                    f"resume: {resume} was written by a fit call with other data or options "
+                    f"({loop.get('fingerprint')}), not {fingerprint}"
+                )
+            self.params[...] = arrays["params"]
+            if "optimizer_state" in arrays:
+                self._optimizer = (loop["optimizer"], arrays["optimizer_state"], loop["steps"])
+            rng.bit_generator.state = loop["rng"]
+            history = loop["history"]
+            first_epoch = loop["next_epoch"]
+            eta = self.dtype.type(loop["eta"])
+            best_accuracy, best_epoch, halvings = (
+                loop["best_accuracy"], loop["best_epoch"], loop["halvings"]
+            )  # fmt: skip
+            best_params = arrays.get("best_params")
+
+        def save_checkpoint(next_epoch: int) -> None:
+            loop = {
+                "fingerprint": fingerprint, "next_epoch": next_epoch, "history": history,
+                "rng": rng.bit_generator.state, "eta": float(eta),
+                "best_accuracy": best_accuracy, "best_epoch": best_epoch, "halvings": halvings,
+                "optimizer": None if self._optimizer is None else self._optimizer[0],
+                "steps": 0 if self._optimizer is None else int(self._optimizer[2]),
+            }  # fmt: skip
+            files.save_checkpoint(checkpoint, self, loop, best_params)
+
+        for epoch in range(first_epoch, epochs):
+            rng_before = rng.bit_generator.state
             if shuffle:
                 order = rng.permutation(n).astype(np.int64)
             mask_seed = int(rng.integers(2**31)) if dropout > 0 else 0
             last_good = self.params.copy()
             if general:
                 name, state, steps = self._optimizer
-                last_good_state = state.copy()
+                last_good_state, steps_before = state.copy(), steps
             start = time.perf_counter()
-            with _numba_threads(threads) as n_threads:
-                threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
+            recorded = False
+            n_recorded = len(history["epoch"])
+            try:
+                with _numba_threads(threads) as n_threads:
+                    threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
+                    if general:
+                        steps = _kernels.train_epoch_general(
+                            self.params, self._model, X, Y, order, batch_size, eta, l2,
+                            l1_over_n, dropout, mask_seed, ws, grad, state, OPTIMIZERS[name],
+                            hyper, clip, steps, threads_from,
+                        )  # fmt: skip
+                    else:
+                        _kernels.train_epoch(
+                            self.params, self._model, X, Y, order, batch_size, eta, l2,
+                            l1_over_n, dropout, mask_seed, ws, threads_from,
+                        )  # fmt: skip
+                seconds = time.perf_counter() - start
+                if not _all_finite(self.params):
+                    self.params[...] = last_good
+                    if general:
+                        state[...] = last_good_state
+                    if not _all_finite(X):
+                        raise ValueError(
+                            f"{x_name}: contains NaN or infinity; expected finite values"
+                        )
+                    raise FloatingPointError(
+                        f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
+                        "too large); the parameters were restored to their values before the epoch"
+                    )
                 if general:
-                    steps = _kernels.train_epoch_general(
-                        self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                        dropout, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip,
-                        steps, threads_from,
-                    )  # fmt: skip
-                else:
-                    _kernels.train_epoch(
-                        self.params, self._model, X, Y, order,
-                        batch_size, eta, l2, l1_over_n, dropout, mask_seed, ws, threads_from,
-                    )  # fmt: skip
-            seconds = time.perf_counter() - start
-            if not _all_finite(self.params):
-                self.params[...] = last_good
-                if general:
-                    state[...] = last_good_state
-                if not _all_finite(X):
-                    raise ValueError(f"{x_name}: contains NaN or infinity; expected finite values")
-                raise FloatingPointError(
-                    f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
-                    "too large); the parameters were restored to their values before the epoch"
-                )
-            if general:
-                self._optimizer = (name, state, int(steps))
-            history["epoch"].append(epoch)
-            history["seconds"].append(seconds)
-            history["lr"].append(float(eta))
-            for prefix, X_s, Y_s, labels_s in scored:
-                out = self._feedforward(X_s)
-                predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
-                correct = int(np.sum(predicted == labels_s))
-                cost = self._mean_cost(out, Y_s) + self._penalty(lmbda, l1, X_s.shape[0])
-                history[f"{prefix}_cost"].append(cost)
-                history[f"{prefix}_correct"].append(correct)
-                history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
+                    self._optimizer = (name, state, int(steps))
+                history["epoch"].append(epoch)
+                history["seconds"].append(seconds)
+                history["lr"].append(float(eta))
+                for prefix, X_s, Y_s, labels_s in scored:
+                    out = self._feedforward(X_s)
+                    predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
+                    correct = int(np.sum(predicted == labels_s))
+                    cost = self._mean_cost(out, Y_s) + self._penalty(lmbda, l1, X_s.shape[0])
+                    history[f"{prefix}_cost"].append(cost)
+                    history[f"{prefix}_correct"].append(correct)
+                    history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
+                recorded = True
+            except KeyboardInterrupt:
+                # An epoch is one compiled call, so Ctrl-C lands between calls. Leave the
+                # network consistent with the history: roll back an epoch not yet recorded.
+                if not recorded:
+                    self.params[...] = last_good
+                    if general:
+                        state[...] = last_good_state
+                        self._optimizer = (name, state, steps_before)
+                    rng.bit_generator.state = rng_before
+                    for values in history.values():
+                        del values[n_recorded:]
+                if checkpoint is not None:
+                    save_checkpoint(epoch + recorded)
+                raise
             line = f"Epoch {epoch}"
             if validation_data is not None:
                 line += f": {history['val_correct'][-1]} / {X_val.shape[0]}"
@@ -815,20 +888,22 @@ class Network:
                 callback(self, epoch, history)
             if verbose:
                 print(line, flush=True)
-            if validation_data is None:
-                continue
-            if history["val_accuracy"][-1] > best_accuracy:
-                best_accuracy, best_epoch = history["val_accuracy"][-1], epoch
-                if early_stopping is not None:
-                    best_params = self.params.copy()
-            stale = epoch - best_epoch
-            if early_stopping is not None and stale >= early_stopping:
+            stop = False
+            if validation_data is not None:
+                if history["val_accuracy"][-1] > best_accuracy:
+                    best_accuracy, best_epoch = history["val_accuracy"][-1], epoch
+                    if early_stopping is not None:
+                        best_params = self.params.copy()
+                stale = epoch - best_epoch
+                stop = early_stopping is not None and stale >= early_stopping
+                if schedule == "halve" and stale > 0 and stale % patience == 0:
+                    halvings += 1
+                    eta = self.dtype.type(eta / 2)
+                    stop = stop or halvings == max_halvings
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or stop):
+                save_checkpoint(epoch + 1)
+            if stop:
                 break
-            if schedule == "halve" and stale > 0 and stale % patience == 0:
-                halvings += 1
-                eta = self.dtype.type(eta / 2)
-                if halvings == max_halvings:
-                    break
         if best_params is not None:
             self.params[...] = best_params
             history["best_epoch"] = [best_epoch]
