@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import importlib.resources
 import math
 import os
 import sys
+import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, overload
@@ -43,7 +45,9 @@ import numpy.typing as npt
 
 __all__ = [
     "MNIST_FILES",
+    "MNIST_MIRRORS",
     "data_dir",
+    "download_mnist",
     "load_mini_mnist",
     "load_mnist",
     "read_idx",
@@ -290,6 +294,108 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return _cache_dir()
 
 
+# ---------------------------------------------------------------------------
+# Downloading
+# ---------------------------------------------------------------------------
+
+#: Public mirrors of the four canonical ``.gz`` files, tried in order (the original site
+#: no longer serves them reliably).
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+
+def _fetch(url: str, timeout: float, progress: bool) -> bytes:
+    """The body of ``url``; raises ``OSError`` (``URLError``, ``IncompleteRead``...) on failure."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0)
+        bar = None
+        if progress:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=url.rsplit("/")[-1])
+        chunks = []
+        try:
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    data = b"".join(chunks)
+    if total and len(data) != total:
+        raise OSError(f"truncated: {len(data)} of {total} bytes")
+    return data
+
+
+def download_mnist(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
+    timeout: float = 30.0,
+    progress: bool | None = None,
+    files: Mapping[str, Mapping[str, str]] = MNIST_FILES,
+) -> Path:
+    """Download the MNIST ``.gz`` files that are missing from :func:`data_dir` ``(path)``.
+
+    Each file is fetched from the first mirror that serves it whole with the published
+    SHA-256 (a 404, a dead host, a truncated body or a wrong digest moves on to the next
+    mirror), then written atomically (a temporary file in the same directory, synced and
+    renamed), so an interrupted download never leaves a partial file under the real name.
+    ``progress`` shows a bar (tqdm, when installed) and defaults to whether stderr is a
+    terminal. ``files`` maps names to digests (tests use their own). Returns the directory.
+
+    Raises
+    ------
+    OSError
+        If no mirror served a file; the message lists each attempt and where to put the
+        files by hand.
+    """
+    directory = data_dir(path)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    for name, digests in files.items():
+        target = directory / f"{name}.gz"
+        if target.is_file() or (directory / name).is_file():
+            continue
+        attempts = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + f"/{name}.gz"
+            try:
+                data = _fetch(url, timeout, progress)
+            except (OSError, http.client.HTTPException) as exc:  # 404, refused, cut short...
+                attempts.append(f"{url}: {exc}")
+                continue
+            if _sha256(data) != digests["gz"]:
+                attempts.append(f"{url}: wrong SHA-256 {_sha256(data)}")
+                continue
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            break
+        else:
+            raise OSError(
+                f"could not download {name}.gz: " + "; ".join(attempts) + f". Put the file in "
+                f"{directory} by hand (or pass load_mnist(path=...) / set {_ENV_VAR})."
+            )
+    return directory
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -357,6 +463,8 @@ def load_mnist(
     split: Literal["standard"] = ...,
     dtype: npt.DTypeLike = ...,
     verify: bool = ...,
+    download: bool = ...,
+    mirrors: Sequence[str] = ...,
 ) -> tuple[_Pair, _Pair]: ...
 
 
@@ -367,6 +475,8 @@ def load_mnist(
     split: Literal["book"],
     dtype: npt.DTypeLike = ...,
     verify: bool = ...,
+    download: bool = ...,
+    mirrors: Sequence[str] = ...,
 ) -> tuple[_Pair, _Pair, _Pair]: ...
 
 
@@ -376,6 +486,8 @@ def load_mnist(
     split: str = "standard",
     dtype: npt.DTypeLike = "float32",
     verify: bool = True,
+    download: bool = False,
+    mirrors: Sequence[str] = MNIST_MIRRORS,
 ) -> tuple[_Pair, ...]:
     """Load the MNIST data set from the four canonical IDX files.
 
@@ -400,6 +512,9 @@ def load_mnist(
     verify : bool, default True
         Check the SHA-256 of every file against :data:`MNIST_FILES` (the ``.gz``
         digest for gzipped files, the raw digest for uncompressed ones).
+    download : bool, default False
+        Download missing files into that directory first (:func:`download_mnist`, from
+        ``mirrors``). Off by default, so nothing touches the network unless asked.
 
     Returns
     -------
@@ -433,7 +548,7 @@ def load_mnist(
         raise ValueError(f"split must be one of {allowed}, got {split!r}")
     float_dtype = _check_dtype(dtype)
 
-    directory = data_dir(path)
+    directory = download_mnist(path, mirrors=mirrors) if download else data_dir(path)
     found: dict[str, tuple[Path, str]] = {}
     missing: list[str] = []
     for name in MNIST_FILES:
