@@ -100,6 +100,8 @@ def load(path: str | os.PathLike[str]) -> Network:
     except ValueError as exc:
         if str(exc).startswith(f"{path}:"):
             raise
+        if "pickle" in str(exc):  # what np.load says of anything that is not an .npz or .npy
+            raise _fail(path, "not a NumPy .npz archive") from None
         raise _fail(path, f"unreadable ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
         raise _fail(path, f"unreadable or truncated ({type(exc).__name__}: {exc})") from None
