@@ -568,7 +568,7 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
 
 @kernel()
 def train_epoch(
-    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, threads_from
+    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, threads_from, backup
 ):
     """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
@@ -579,18 +579,29 @@ def train_epoch(
     regularisation strengths ``λ/n`` (0 for none); ``dropout`` the probability of dropping a
     hidden neuron, drawn from Numba's generator seeded with ``seed``. Layers with at least
     ``threads_from`` multiply-adds per mini-batch run on several threads.
+
+    ``backup`` is empty for a normal epoch. To find where an epoch went non-finite, the caller
+    replays it (same order, same seed) with a ``backup`` the size of ``params``: each step is
+    then checked, and at the first non-finite one the parameters go back to their values
+    before it and its mini-batch's index is returned. Returns -1 otherwise.
     """
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
     seed_generator(seed)
     n = order.shape[0]
-    for start in range(0, n, batch_size):
+    for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         eta_over_m = eta / type(eta)(stop - start)
+        if backup.size:
+            backup[:] = params
         forward_pass(params, model, x, rows, ws, threads_from, dropout)
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
+        if backup.size and not all_finite(params):
+            params[:] = backup
+            return batch
+    return -1
 
 
 # --- optimisers and gradient clipping (the general training path) -----------------------
@@ -678,22 +689,27 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
 @kernel()
 def train_epoch_general(
     params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, grad, state,
-    optimizer, hyper, clip, t0, threads_from,
+    optimizer, hyper, clip, t0, threads_from, backup, state_backup,
 ):  # fmt: skip
     """One epoch with an optimiser, regularisation as a gradient term, and clipping.
 
     For each mini-batch of ``m`` samples: ``grad = (1/m) Σₓ ∇Cₓ`` (``forward_pass``,
     ``backpropagate_errors``, ``accumulate_gradient`` with scale ``1/m``), plus the penalties'
     gradient, clipped (``clip = (max_norm, max_value)``), then ``optimizer_step``. ``t0`` is
-    the number of steps taken before this epoch; returns the number after it.
+    the number of steps taken before this epoch. Returns the number of steps after it and, as
+    ``train_epoch`` (whose ``backup`` replay this shares, with ``state_backup`` for the
+    optimiser's state), the index of the first non-finite mini-batch or -1.
     """
     n = order.shape[0]
     t = t0
     one = eta - eta + 1
     seed_generator(seed)
-    for start in range(0, n, batch_size):
+    for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
         rows = order[start:stop]
+        if backup.size:
+            backup[:] = params
+            state_backup[:] = state
         grad[:] = 0
         forward_pass(params, model, x, rows, ws, threads_from, dropout)
         backpropagate_errors(params, model, y, rows, ws)
@@ -703,7 +719,11 @@ def train_epoch_general(
         clip_gradient(grad, clip[0], clip[1])
         t += 1
         optimizer_step(params, grad, state, optimizer, eta, hyper, t)
-    return t
+        if backup.size and not all_finite(params):
+            params[:] = backup
+            state[:] = state_backup
+            return t - 1, batch
+    return t, -1
 
 
 @kernel()

@@ -812,6 +812,25 @@ class Network:
             }  # fmt: skip
             files.save_checkpoint(checkpoint, self, loop, best_params)
 
+        no_backup = np.empty((0, 0), dtype=self.dtype)
+        steps = 0 if not general else self._optimizer[2]
+
+        def run_epoch(order, mask_seed, t0, backup, state_backup):
+            """One compiled epoch; ``(steps, index of the first non-finite mini-batch or -1)``."""
+            with _numba_threads(threads) as n_threads:
+                threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
+                if general:
+                    return _kernels.train_epoch_general(
+                        self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                        dropout, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
+                        threads_from, backup.ravel(), state_backup,
+                    )  # fmt: skip
+                failed = _kernels.train_epoch(
+                    self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                    dropout, mask_seed, ws, threads_from, backup.ravel(),
+                )  # fmt: skip
+                return 0, failed
+
         for epoch in range(first_epoch, epochs):
             rng_before = rng.bit_generator.state
             if shuffle:
@@ -820,24 +839,13 @@ class Network:
             last_good = self.params.copy()
             if general:
                 name, state, steps = self._optimizer
-                last_good_state, steps_before = state.copy(), steps
+                last_good_state = state.copy()
+            steps_before = steps
             start = time.perf_counter()
             recorded = False
             n_recorded = len(history["epoch"])
             try:
-                with _numba_threads(threads) as n_threads:
-                    threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
-                    if general:
-                        steps = _kernels.train_epoch_general(
-                            self.params, self._model, X, Y, order, batch_size, eta, l2,
-                            l1_over_n, dropout, mask_seed, ws, grad, state, OPTIMIZERS[name],
-                            hyper, clip, steps, threads_from,
-                        )  # fmt: skip
-                    else:
-                        _kernels.train_epoch(
-                            self.params, self._model, X, Y, order, batch_size, eta, l2,
-                            l1_over_n, dropout, mask_seed, ws, threads_from,
-                        )  # fmt: skip
+                steps, _ = run_epoch(order, mask_seed, steps, no_backup, no_backup)
                 seconds = time.perf_counter() - start
                 if not _all_finite(self.params):
                     self.params[...] = last_good
@@ -847,9 +855,18 @@ class Network:
                         raise ValueError(
                             f"{x_name}: contains NaN or infinity; expected finite values"
                         )
+                    # Replay the epoch (same order, same masks) checking every step, to name
+                    # the mini-batch and keep the parameters from just before it.
+                    steps, failed = run_epoch(
+                        order, mask_seed, steps_before, np.empty_like(self.params),
+                        np.empty_like(state) if general else no_backup,
+                    )  # fmt: skip
+                    if general:
+                        self._optimizer = (name, state, int(steps))
                     raise FloatingPointError(
-                        f"epoch {epoch}: training produced non-finite parameters (lr={lr} may be "
-                        "too large); the parameters were restored to their values before the epoch"
+                        f"epoch {epoch}, mini-batch {failed}: training produced non-finite "
+                        f"parameters (lr={lr} may be too large); the parameters are the last "
+                        "finite ones, from before that mini-batch"
                     )
                 if general:
                     self._optimizer = (name, state, int(steps))

@@ -407,16 +407,25 @@ def test_saturated_network_trains_without_nan():
     assert np.isfinite(net.params).all()
 
 
-def test_non_finite_training_restores_the_last_good_parameters():
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_non_finite_training_names_the_mini_batch_and_keeps_the_last_finite_step(optimizer):
     # With w¹ = 0 every hidden unit has σ'(z) = σ'(b) > 0, so ∂C/∂w¹ = δ¹xᵀ is of the order of
-    # x = 1e300 and one step of η = 1e12 overflows w¹ to infinity.
-    net = Network([2, 3, 1], seed=0, dtype="float64")
-    net.weights[0][...] = 0
-    before = net.params.copy()
-    X = np.array([[1e300, 1e300], [1.0, 0.0]])
-    with pytest.raises(FloatingPointError, match="epoch 0"):
-        net.fit(X, np.array([0.0, 1.0]), epochs=2, batch_size=1, lr=1e12, shuffle=False)
-    assert net.params.tobytes() == before.tobytes()
+    # x = 1e300 and one step of η = 1e12 overflows w¹ to infinity: at mini-batch 1 here. The
+    # first sample's target is the network's own output, so its step changes nothing (δ = 0).
+    def network():
+        net = Network([2, 3, 1], seed=0, dtype="float64")
+        net.weights[0][...] = 0
+        return net
+
+    X = np.array([[1.0, 0.0], [1e300, 1e300], [0.0, 1.0]])
+    net = network()
+    y = np.array([net.feedforward(X[0])[0], 0.0, 1.0])
+    with pytest.raises(FloatingPointError, match="epoch 0, mini-batch 1"):
+        net.fit(X, y, epochs=2, batch_size=1, lr=1e12, shuffle=False, optimizer=optimizer)
+    one_step = network()
+    one_step.fit(X[:1], y[:1], epochs=1, batch_size=1, lr=1e12, optimizer=optimizer)
+    assert np.isfinite(net.params).all()
+    assert net.params.tobytes() == one_step.params.tobytes()
 
 
 # --- the Network's structure ----------------------------------------------------------------
