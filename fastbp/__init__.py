@@ -8,9 +8,18 @@ each equation of backpropagation is a Numba kernel in ``fastbp._kernels``.
 """
 
 from . import datasets, gates
-from .network import Network
+from .network import GradientWarning, Network, diagnose_gradients
 from .perceptron import Perceptron, PerceptronResult
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "Perceptron", "PerceptronResult", "__version__", "datasets", "gates"]
+__all__ = [
+    "GradientWarning",
+    "Network",
+    "Perceptron",
+    "PerceptronResult",
+    "__version__",
+    "datasets",
+    "diagnose_gradients",
+    "gates",
+]

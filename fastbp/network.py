@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,60 @@ OPTIMIZERS = {
     "nesterov": _kernels.NESTEROV,
     "adam": _kernels.ADAM,
 }
+
+
+#: The first layer learning this many times slower than the last (the ratio of their
+#: ``‖∂C/∂b‖``, the book's speeds of learning) is reported as vanishing gradients. The book's
+#: [784, 30, 30, 30, 10] sigmoid network shows about 24.
+VANISHING_RATIO = 10.0
+#: The first layer's ``‖∂C/∂b‖`` this many times the last's, or a norm growing this many times
+#: from one epoch to the next, is reported as exploding gradients.
+EXPLODING_RATIO = 100.0
+
+
+class GradientWarning(RuntimeWarning):
+    """Vanishing or exploding gradients, reported by ``fit(monitor_gradients=True)``."""
+
+
+def _norms(nabla_b: list[np.ndarray], nabla_w: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return {
+        "bias": np.array([np.linalg.norm(b.astype(np.float64)) for b in nabla_b]),
+        "weight": np.array([np.linalg.norm(w.astype(np.float64)) for w in nabla_w]),
+    }
+
+
+def diagnose_gradients(
+    norms: dict[str, np.ndarray], previous: dict[str, np.ndarray] | None = None
+) -> str | None:
+    """A diagnosis of per-layer gradient norms (``Network.gradient_norms``), or None.
+
+    - vanishing: the first layer's ``‖∂C/∂b‖`` is under ``1/VANISHING_RATIO`` of the last's;
+    - exploding: it is over ``EXPLODING_RATIO`` times the last's, or any layer's norm grew
+      more than ``EXPLODING_RATIO`` times since ``previous`` (the epoch before), or a norm is
+      not finite.
+    The message gives the numbers.
+    """
+    b = norms["bias"]
+    if not (np.isfinite(b).all() and np.isfinite(norms["weight"]).all()):
+        return f"exploding gradients: non-finite norms {b.tolist()}"
+    if len(b) >= 2 and b[-1] > 0:
+        ratio = b[0] / b[-1]
+        speeds = ", ".join(f"{v:.3g}" for v in b)
+        if ratio < 1 / VANISHING_RATIO:
+            return (
+                f"vanishing gradients: the first layer learns {1 / ratio:.3g} times slower than "
+                f"the last (‖∂C/∂b‖ per layer: {speeds})"
+            )
+        if ratio > EXPLODING_RATIO:
+            return (
+                f"exploding gradients: the first layer's gradient is {ratio:.3g} times the "
+                f"last's (‖∂C/∂b‖ per layer: {speeds})"
+            )
+    if previous is not None:
+        growth = np.max(b / np.maximum(previous["bias"], np.finfo(np.float64).tiny))
+        if growth > EXPLODING_RATIO:
+            return f"exploding gradients: a layer's ‖∂C/∂b‖ grew {growth:.3g} times in one epoch"
+    return None
 
 
 def _check_choice(value: Any, name: str, choices: Any) -> str:
@@ -444,7 +499,7 @@ class Network:
         return self.gradients(x, y)
 
     def gradients(self, X: Any, Y: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Gradient of the quadratic cost averaged over a batch: ``(1/n) Σₓ ∇Cₓ``.
+        """Gradient of the network's cost averaged over a batch: ``(1/n) Σₓ ∇Cₓ``.
 
         ``Y`` holds targets as rows or integer class labels. Returns ``(nabla_b, nabla_w)``
         shaped like ``biases`` and ``weights``. The batch is summed in up to 8 slices in
@@ -457,6 +512,16 @@ class Network:
         grad = self._gradient_sum(X, Y) / X.shape[0]
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
+
+    def gradient_norms(self, X: Any, Y: Any) -> dict[str, np.ndarray]:
+        """Per-layer gradient health on a batch: ``‖∂C/∂bˡ‖`` and ``‖∂C/∂wˡ‖``.
+
+        ``‖∂C/∂bˡ‖`` is the book's chapter 5 measure of how fast layer ``l`` learns. Returns
+        ``{"bias": array, "weight": array}``, one entry per layer (input excluded), computed
+        by the compiled kernels as ``gradients`` (same validation).
+        """
+        nabla_b, nabla_w = self.gradients(X, Y)
+        return _norms(nabla_b, nabla_w)
 
     def _gradient_sum(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         n = X.shape[0]
@@ -597,6 +662,7 @@ class Network:
         clip_norm: float | None = None,
         clip_value: float | None = None,
         monitor_training: bool = False,
+        monitor_gradients: bool = False,
         callback: Callable[[Network, int, dict[str, list]], Any] | None = None,
         schedule: str = "constant",
         patience: int = 10,
@@ -654,6 +720,11 @@ class Network:
         clip_norm, clip_value : float, optional
             Clip each mini-batch's gradient to this global L2 norm (over all parameters) and/or
             each component to ``[−clip_value, clip_value]``, before the step.
+        monitor_gradients : bool
+            After each epoch, record ``gradient_norms`` on the first 1,000 training samples
+            (``grad_norm_b``, ``grad_norm_w``: one list of per-layer norms per epoch) and warn
+            (``GradientWarning``) when ``diagnose_gradients`` finds vanishing or exploding
+            gradients.
         monitor_training : bool
             Also score the training data after each epoch (``train_cost``,
             ``train_accuracy``; one forward pass over it).
@@ -776,6 +847,9 @@ class Network:
             history.update(
                 {f"{prefix}_cost": [], f"{prefix}_accuracy": [], f"{prefix}_correct": []}
             )
+        if monitor_gradients:
+            history.update(grad_norm_b=[], grad_norm_w=[])
+            probe = min(n, 1000)
         # What must match for a checkpoint to be resumed by this call.
         fingerprint = {
             "n": n, "batch_size": batch_size, "lr": float(lr), "optimizer": optimizer,
@@ -881,6 +955,17 @@ class Network:
                     history[f"{prefix}_cost"].append(cost)
                     history[f"{prefix}_correct"].append(correct)
                     history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
+                if monitor_gradients:
+                    grad_w, grad_b = self._views(self._gradient_sum(X[:probe], Y[:probe]) / probe)
+                    norms = _norms(grad_b, grad_w)
+                    previous = None
+                    if history["grad_norm_b"]:
+                        previous = {"bias": np.array(history["grad_norm_b"][-1])}
+                    history["grad_norm_b"].append(norms["bias"].tolist())
+                    history["grad_norm_w"].append(norms["weight"].tolist())
+                    problem = diagnose_gradients(norms, previous)
+                    if problem is not None:
+                        warnings.warn(f"epoch {epoch}: {problem}", GradientWarning, stacklevel=2)
                 recorded = True
             except KeyboardInterrupt:
                 # An epoch is one compiled call, so Ctrl-C lands between calls. Leave the
