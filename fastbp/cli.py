@@ -262,6 +262,10 @@ def _run_training(args: argparse.Namespace) -> int:
     print(f"fastbp {__version__}: {net}", file=out)
     print(f"{description}: {len(X)} training and {len(X_val)} validation images", file=out)
 
+    if args.pretrain and not args.resume:
+        for l, h in enumerate(net.pretrain(X, epochs=args.pretrain, seed=args.seed), start=1):
+            costs = ", ".join(f"{c:.4f}" for c in h["train_cost"])
+            print(f"pre-trained hidden layer {l}: reconstruction cost {costs}", file=out)
     bar = _progress(args.epochs)
     write = bar.write if bar is not None else print
 
@@ -605,6 +609,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--schedule", choices=["constant", "halve"], default="constant")
     fit.add_argument("--early-stopping", type=int, metavar="N", help="stop after N stale epochs")
     fit.add_argument("--threads", type=int, help="Numba threads (default: Numba's setting)")
+    fit.add_argument(
+        "--pretrain",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="greedy layer-wise pre-training of the hidden layers as autoencoders first (0)",
+    )
     outputs = train.add_argument_group("output")
     outputs.add_argument("--save", metavar="FILE", help="save the trained network (net.save)")
     outputs.add_argument(

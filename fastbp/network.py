@@ -513,6 +513,59 @@ class Network:
         nabla_w, nabla_b = self._views(grad)
         return [b.copy() for b in nabla_b], [w.copy() for w in nabla_w]
 
+    def pretrain(
+        self,
+        X: Any,
+        *,
+        epochs: int = 1,
+        batch_size: int = 10,
+        lr: float = 0.05,
+        seed: int | None = None,
+    ) -> list[dict[str, list]]:
+        """Greedy layer-wise pre-training of the hidden layers as autoencoders.
+
+        For each hidden layer ``l`` in turn, an autoencoder ``[n_{l-1}, n_l, n_{l-1}]`` whose
+        encoder starts from the layer's current weights learns to reconstruct the layer's input
+        (``X`` for the first, the previous layers' activations after them), and its encoder is
+        copied into the layer. The decoder is a sigmoid layer with the cross-entropy cost when
+        the inputs lie in [0, 1] (pixels, sigmoid activations), else a linear layer with the
+        quadratic cost. The output layer is left alone: fine-tune the whole network with
+        ``fit`` afterwards. Returns each autoencoder's history, whose ``train_cost`` is its
+        reconstruction cost per epoch.
+        """
+        self._check_trainable()
+        inputs = self._inputs(X)
+        histories = []
+        for l in range(1, len(self.sizes) - 1):
+            in_unit = bool(inputs.min() >= 0 and inputs.max() <= 1)
+            autoencoder = Network(
+                [self.sizes[l - 1], self.sizes[l], self.sizes[l - 1]],
+                activation=self.activations[l - 1],
+                output="sigmoid" if in_unit else "linear",
+                cost="cross_entropy" if in_unit else "quadratic",
+                init="scaled",
+                alpha=self.alpha,
+                dtype=self.dtype.name,
+                seed=seed,
+                threads=self.threads,
+            )
+            autoencoder.weights[0][...] = self.weights[l - 1]
+            autoencoder.biases[0][...] = self.biases[l - 1]
+            history = autoencoder.fit(
+                inputs, inputs, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                monitor_training=True,
+            )  # fmt: skip
+            histories.append(history)
+            self.weights[l - 1][...] = autoencoder.weights[0]
+            self.biases[l - 1][...] = autoencoder.biases[0]
+            encoder = Network(
+                self.sizes[l - 1 : l + 1], activation=[], output=self.activations[l - 1],
+                alpha=self.alpha, dtype=self.dtype.name, threads=self.threads,
+            )  # fmt: skip
+            encoder.params[...] = autoencoder.params[: encoder.params.size]
+            inputs = encoder.feedforward(inputs)
+        return histories
+
     def gradient_norms(self, X: Any, Y: Any) -> dict[str, np.ndarray]:
         """Per-layer gradient health on a batch: ``‖∂C/∂bˡ‖`` and ``‖∂C/∂wˡ‖``.
 

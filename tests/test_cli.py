@@ -129,6 +129,13 @@ def test_train_checkpoint_and_resume_match_an_uninterrupted_run(capsys, tmp_path
     assert_one_line_error(status, err)
 
 
+def test_train_pretrain_reports_each_hidden_layer(capsys):
+    status, out, _ = run(capsys, "train", "--sizes", "784,20,20,10", "--pretrain", "1",
+                         "--epochs", "1", "--init", "scaled")  # fmt: skip
+    assert status == 0
+    assert out.count("pre-trained hidden layer") == 2
+
+
 def test_train_on_an_npz_archive(capsys, tmp_path, mini):
     (X, y), (X_test, y_test) = mini
     images = np.round(X[:500] * 255).astype(np.uint8).reshape(-1, 28, 28)

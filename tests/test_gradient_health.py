@@ -58,3 +58,23 @@ def test_a_healthy_network_does_not_warn():
     net = Network([20, 10, 3], activation="relu", init="he", cost="log_likelihood", seed=2)
     history = net.fit(X, y, epochs=2, batch_size=10, lr=0.05, monitor_gradients=True)
     assert len(history["grad_norm_w"]) == 2
+
+
+def test_greedy_pretraining_learns_to_reconstruct_and_gives_a_better_start():
+    from fastbp.datasets import load_mini_mnist
+
+    (X, y), (X_test, y_test) = load_mini_mnist()
+    net = Network([784, 30, 30, 30, 10], init="scaled", seed=1)
+    output_before = net.params[-(30 * 10 + 10) :].copy()
+    first_before = net.weights[0].copy()
+    histories = net.pretrain(X, epochs=3, seed=2)
+    assert len(histories) == 3  # one autoencoder per hidden layer
+    for history in histories:
+        assert history["train_cost"][-1] < history["train_cost"][0]
+    assert not np.array_equal(net.weights[0], first_before)
+    assert np.array_equal(net.params[-(30 * 10 + 10) :], output_before)  # output untouched
+    plain = Network([784, 30, 30, 30, 10], init="scaled", seed=1)
+    kwargs = dict(epochs=1, batch_size=10, lr=3.0, validation_data=(X_test, y_test))
+    pretrained_accuracy = net.fit(X, y, **kwargs)["val_accuracy"][0]
+    plain_accuracy = plain.fit(X, y, **kwargs)["val_accuracy"][0]
+    assert pretrained_accuracy > max(plain_accuracy, 0.8)
