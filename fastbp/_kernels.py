@@ -10,10 +10,11 @@ All parameters live in one flat buffer ``params``; layer ``l`` (1-based, ``l = 1
 occupies ``params[offsets[l - 1]:offsets[l]]``: its weights row by row, then its biases.
 Gradients use the same layout, so an update is one operation over the whole buffer.
 
-The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost)``:
-the layer widths, the offsets above, the cumulative neuron counts of the work buffers, each
-layer's activation code and its ``alpha`` (index 0, the input layer, is unused), and the cost
-code.
+The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost,
+residual)``: the layer widths, the offsets above, the cumulative neuron counts of the work
+buffers, each layer's activation code and its ``alpha`` (index 0, the input layer, is unused),
+the cost code, and for each layer whether it adds its input to its output (a residual
+connection, ``aˡ = f(zˡ) + aˡ⁻¹``).
 
 Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
 passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
@@ -184,11 +185,12 @@ def perceptron_epoch(w, b, x, y, eta):
 # --- workspace ------------------------------------------------------------------------------
 #
 # Kernels that run a whole pass take ``ws``, a tuple of preallocated buffers, so that nothing
-# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef)``. ``zbuf``, ``abuf``,
+# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf)``. ``zbuf``, ``abuf``,
 # ``dbuf`` and ``pbuf`` hold ``z``, ``a``, ``δ`` and ``σ'(z)`` of every layer for up to
 # ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
 # mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
-# the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by.
+# the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by; ``gbuf``
+# holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections).
 
 
 @kernel()
@@ -228,6 +230,7 @@ def workspace(sizes, units, capacity, like):
         np.empty(n_units, dtype=like.dtype),
         np.arange(capacity),
         np.empty(((widest + 1) // 2, 2, 5), dtype=like.dtype),
+        np.zeros(n_units, dtype=like.dtype),
     )
 
 
@@ -336,8 +339,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout):
     at least ``threads_from`` multiply-adds runs on several threads. With ``dropout > 0`` the
     hidden layers go through ``drop_out`` (training only).
     """
-    sizes, offsets, units, acts, alphas, _ = model
-    zbuf, abuf, _, pbuf, own, _ = ws
+    sizes, offsets, units, acts, alphas, _, residual = model
+    zbuf, abuf, _, pbuf, own, _, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
@@ -351,6 +354,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout):
         activate(z, a, da, acts[l], alphas[l], threaded)
         if dropout > 0 and l < sizes.shape[0] - 1:
             drop_out(a, da, dropout)
+        if residual[l]:  # aˡ = f(zˡ) + aˡ⁻¹
+            a += unit_view(abuf, sizes, units, l - 1, m)
 
 
 # --- the four equations of backpropagation ------------------------------------------------
@@ -384,24 +389,27 @@ def output_error(a, y, rows, da, delta, cost, kind):
 
 
 @kernel()
-def backpropagate_error(w_next, delta_next, da, delta):
+def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip):
     """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ f'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
 
-    ``da`` holds ``f'(zˡ)``: ``delta[k, i] = (Σⱼ w_next[j, i] delta_next[k, j]) da[k, i]``.
+    In two steps: ``gˡ = ∂C/∂aˡ = (wˡ⁺¹)ᵀ δˡ⁺¹`` (plus ``gˡ⁺¹`` when layer ``l + 1`` has a
+    residual connection, ``skip``: then ``aˡ⁺¹ = f(zˡ⁺¹) + aˡ`` passes its gradient straight
+    down), kept in ``g`` for the layer below; then ``δˡ = gˡ ⊙ f'(zˡ)``, ``da`` holding
+    ``f'(zˡ)``. ``g[k, i] = Σⱼ w_next[j, i] delta_next[k, j] (+ g_next[k, i])``.
     """
     m, n = delta.shape
     zero = delta.dtype.type(0.0)
     for k in range(m):
-        dk = delta[k]
+        gk = g[k]
         for i in range(n):
-            dk[i] = zero
+            gk[i] = g_next[k, i] if skip else zero
         for j in range(w_next.shape[0]):
             d = delta_next[k, j]
             wj = w_next[j]
             for i in range(n):
-                dk[i] += d * wj[i]
+                gk[i] += d * wj[i]
         for i in range(n):
-            dk[i] *= da[k, i]
+            delta[k, i] = gk[i] * da[k, i]
 
 
 @kernel()
@@ -479,8 +487,8 @@ def backpropagate_errors(params, model, y, rows, ws):
 
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
-    sizes, offsets, units, acts, _, cost = model
-    _, abuf, dbuf, pbuf, _, _ = ws
+    sizes, offsets, units, acts, _, cost, residual = model
+    _, abuf, dbuf, pbuf, _, _, gbuf = ws
     m = rows.shape[0]
     last = sizes.shape[0] - 1
     output_error(
@@ -499,6 +507,9 @@ def backpropagate_errors(params, model, y, rows, ws):
             unit_view(dbuf, sizes, units, l + 1, m),
             unit_view(pbuf, sizes, units, l, m),
             unit_view(dbuf, sizes, units, l, m),
+            unit_view(gbuf, sizes, units, l, m),
+            unit_view(gbuf, sizes, units, l + 1, m),
+            residual[l + 1],
         )
 
 
@@ -509,8 +520,8 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``.
     """
-    sizes, offsets, units, _, _, _ = model
-    _, abuf, dbuf, _, own, coef = ws
+    sizes, offsets, units, _, _, _, _ = model
+    _, abuf, dbuf, _, own, coef, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
@@ -559,7 +570,7 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
     ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2.
     """
     if decay != 1 or shrink != 0:
-        sizes, offsets, _, _, _, _ = model
+        sizes, offsets, _, _, _, _, _ = model
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.ravel(), decay, shrink)
@@ -613,7 +624,7 @@ SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
 def add_regularisation_gradient(params, model, grad, l2, l1):
     """Add the penalties' gradient to the weights' part of ``grad``: ``+ l2·w + l1·sgn(w)``
     (``l2 = λ/n``, ``l1 = λ₁/n``; biases are not regularised)."""
-    sizes, offsets, _, _, _, _ = model
+    sizes, offsets, _, _, _, _, _ = model
     zero = l2 - l2
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)
@@ -746,7 +757,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
     blocks of ``BLOCK_ROWS``. The caller adds the slices up in order, so the result does not
     depend on the thread count.
     """
-    sizes, _, units, _, _, _ = model
+    sizes, _, units, _, _, _, _ = model
     n_slices = slices.shape[0] - 1
     for s in prange(n_slices):
         g = grad_slices[s]
@@ -767,7 +778,7 @@ def feedforward(params, model, x, out, finite):
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sizes, _, units, _, _, _ = model
+    sizes, _, units, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         start = blk * BLOCK_ROWS

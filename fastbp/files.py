@@ -68,6 +68,7 @@ def save(net: Network, path: str | os.PathLike[str]) -> None:
         "activations": list(net.activations),
         "cost": net.cost.name,
         "alpha": net.alpha,
+        "residual": list(net.residual),
         "dtype": net.dtype.name,
         "sha256": hashlib.sha256(net.params.tobytes()).hexdigest(),
     }
@@ -138,6 +139,7 @@ def load(path: str | os.PathLike[str]) -> Network:
             output=activations[-1],
             cost=header["cost"],
             alpha=alpha,
+            residual=header.get("residual", False),
             dtype=header["dtype"],
         )
     except (ValueError, TypeError) as exc:
@@ -161,7 +163,7 @@ def export_network2(net: Network, path: str | os.PathLike[str]) -> None:
     ``biases`` as columns, ``cost`` class name). Only what that code can run is accepted:
     sigmoid neurons throughout, quadratic or cross-entropy cost."""
     names = {v: k for k, v in _NETWORK2_COSTS.items()}
-    if set(net.activations) != {"sigmoid"} or net.cost.name not in names:
+    if set(net.activations) != {"sigmoid"} or net.cost.name not in names or any(net.residual):
         raise ValueError(
             "net: the book's network2.py runs sigmoid networks with the quadratic or "
             f"cross-entropy cost only, not {list(net.activations)} with {net.cost.name!r}"
@@ -229,6 +231,7 @@ def save_checkpoint(
         "sizes": list(net.sizes),
         "activations": list(net.activations),
         "cost": net.cost.name,
+        "residual": list(net.residual),
         "dtype": net.dtype.name,
         "loop": loop,
     }
@@ -263,8 +266,10 @@ def load_checkpoint(path: str | os.PathLike[str], net: Network) -> tuple[dict, d
         raise ValueError(f"{path}: not a valid fastbp checkpoint: wrong format name")
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format {header.get('format_version')!r} unknown")
-    mine = (list(net.sizes), list(net.activations), net.cost.name, net.dtype.name)
-    theirs = tuple(header.get(k) for k in ("sizes", "activations", "cost", "dtype"))
+    mine = (
+        list(net.sizes), list(net.activations), net.cost.name, list(net.residual), net.dtype.name
+    )  # fmt: skip
+    theirs = tuple(header.get(k) for k in ("sizes", "activations", "cost", "residual", "dtype"))
     if mine != theirs:
         raise ValueError(f"{path}: the checkpoint is of another network: {theirs}, not {mine}")
     params = arrays.get("params")

@@ -157,6 +157,14 @@ class Network:
         and, unless ``fit`` is given its own seed, the order of the samples in each epoch.
     dtype : {"float32", "float64"}
         Floating type of the parameters and of every computation.
+    activation, output, cost, init, bias_init, alpha
+        The book's toolbox: see the README's table (hidden activations, output activation,
+        cost, initialisation of weights and biases, the leaky ReLU's slope or the ELU's scale).
+    residual : bool or sequence of bool
+        Residual connections: a hidden layer ``l`` with one adds its input to its output,
+        ``aˡ = f(zˡ) + aˡ⁻¹``, so the gradient reaches the layers below undiminished. ``True``
+        gives one to every hidden layer whose input is a hidden layer of the same width; a
+        sequence sets them one per hidden layer.
     threads : int or None
         Threads for this network's compiled calls (Numba's thread count is set for the call
         and restored after it); None uses Numba's current setting. Results are bitwise the
@@ -187,6 +195,7 @@ class Network:
         init: str = "gaussian",
         bias_init: str | None = None,
         alpha: float | None = None,
+        residual: bool | Sequence[bool] = False,
         seed: int | None = None,
         dtype: str = "float32",
         threads: int | None = None,
@@ -222,6 +231,24 @@ class Network:
             alpha if alpha is not None else _DEFAULT_ALPHA.get(name, 0.0)
             for name in self.activations
         ]
+        # Residual connections, per hidden layer: aˡ = f(zˡ) + aˡ⁻¹ (widths must match).
+        if isinstance(residual, bool | np.bool_):
+            skips = [bool(residual) and l > 1 and self.sizes[l] == self.sizes[l - 1]
+                     for l in range(1, n_hidden + 1)]  # fmt: skip
+        else:
+            skips = list(residual)
+            if len(skips) != n_hidden or not all(isinstance(r, bool | np.bool_) for r in skips):
+                raise ValueError(
+                    f"residual: expected True/False or {n_hidden} booleans (one per hidden layer)"
+                )
+            for l, skip in enumerate(skips, start=1):
+                if skip and (l == 1 or self.sizes[l] != self.sizes[l - 1]):
+                    raise ValueError(
+                        f"residual[{l - 1}]: a residual connection needs a hidden layer whose "
+                        f"input is another hidden layer of the same width, not {self.sizes[l - 1]}"
+                        f" → {self.sizes[l]}"
+                    )
+        self.residual = tuple(bool(r) for r in skips)
         self.init = _check_choice(init, "init", INITIALISATIONS)
         if bias_init is None:
             bias_init = "gaussian" if init in ("gaussian", "scaled") else "zeros"
@@ -241,6 +268,7 @@ class Network:
             acts,
             np.array([0.0, *alphas], dtype=self.dtype),
             np.int64(self.cost.code),
+            np.array([False, *self.residual, False], dtype=np.bool_),
         )
         self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self.weights, self.biases = self._views(self.params)
@@ -270,9 +298,11 @@ class Network:
         arch = ", ".join(str(n) for n in self.sizes)
         hidden = sorted(set(self.activations[:-1]))
         activation = repr(hidden[0]) if len(hidden) == 1 else repr(list(self.activations[:-1]))
+        skips = f"residual={list(self.residual)}, " if any(self.residual) else ""
         return (
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
-            f"cost='{self.cost.name}', dtype='{self.dtype.name}', parameters={self.params.size})"
+            f"cost='{self.cost.name}', {skips}dtype='{self.dtype.name}', "
+            f"parameters={self.params.size})"
         )
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -77,29 +77,37 @@ def output_delta(cost: str, output: str, z, a, y, alpha=0.0):
     return grad_a * derivative(output, z, alpha)
 
 
-def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.0):
+def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.0, residual=None):
     """One sample's ``zs``, ``activations``, ``deltas`` and gradient of its cost ``Cₓ``.
 
     The book's algorithm step by step: feedforward ``zˡ = wˡaˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``;
     BP1 ``δᴸ = ∇ₐC ⊙ f'(zᴸ)`` (with the full Jacobian for softmax); BP2
     ``δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ f'(zˡ)``; BP3 ``∂C/∂bˡ = δˡ``; BP4 ``∂C/∂wˡ = δˡ(aˡ⁻¹)ᵀ``.
-    ``activations`` names each layer's function (all sigmoid by default).
+    ``activations`` names each layer's function (all sigmoid by default). ``residual[l]``
+    makes layer ``l`` (0-based over the weight matrices) add its input to its output; then
+    ``∂C/∂aˡ⁻¹`` gets ``∂C/∂aˡ`` directly as well as through ``wˡ``.
     """
     weights = [np.asarray(w, dtype=np.float64) for w in weights]
     biases = [np.asarray(b, dtype=np.float64) for b in biases]
     names = activations or ["sigmoid"] * len(weights)
+    skips = residual or [False] * len(weights)
     a = np.asarray(x, dtype=np.float64)
     outs, zs = [a], []
-    for w, b, name in zip(weights, biases, names, strict=True):
+    for w, b, name, skip in zip(weights, biases, names, skips, strict=True):
         z = w @ a + b
         zs.append(z)
-        a = activation(name, z, alpha)
+        a = activation(name, z, alpha) + (a if skip else 0.0)
         outs.append(a)
     y = np.asarray(y, dtype=np.float64)
     deltas = [None] * len(weights)
     deltas[-1] = output_delta(cost, names[-1], zs[-1], outs[-1], y, alpha)
+    grad_a = None  # ∂C/∂a of the layer above, kept for a skip over it
     for l in range(len(weights) - 2, -1, -1):
-        deltas[l] = (weights[l + 1].T @ deltas[l + 1]) * derivative(names[l], zs[l], alpha)
+        g = weights[l + 1].T @ deltas[l + 1]
+        if skips[l + 1]:
+            g = g + grad_a
+        grad_a = g
+        deltas[l] = g * derivative(names[l], zs[l], alpha)
     nabla_b = list(deltas)
     nabla_w = [np.outer(d, a) for d, a in zip(deltas, outs[:-1], strict=True)]
     return zs, outs[1:], deltas, nabla_b, nabla_w

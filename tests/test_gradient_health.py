@@ -78,3 +78,63 @@ def test_greedy_pretraining_learns_to_reconstruct_and_gives_a_better_start():
     pretrained_accuracy = net.fit(X, y, **kwargs)["val_accuracy"][0]
     plain_accuracy = plain.fit(X, y, **kwargs)["val_accuracy"][0]
     assert pretrained_accuracy > max(plain_accuracy, 0.8)
+
+
+# --- residual connections -------------------------------------------------------------------
+
+
+def residual_problem(dtype="float64", activation="tanh"):
+    rng = np.random.default_rng(3)
+    net = Network([6, 8, 8, 8, 3], activation=activation, residual=True, cost="log_likelihood",
+                  init="he", seed=4, dtype=dtype)  # fmt: skip
+    X = rng.standard_normal((11, 6)).astype(dtype)
+    Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 11)]
+    return net, X, Y
+
+
+def test_residual_true_links_every_same_width_hidden_layer():
+    net = Network([6, 8, 8, 5, 5, 3], residual=True)
+    assert net.residual == (False, True, False, True)
+    assert "residual=[False, True, False, True]" in repr(net)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
+def test_residual_network_matches_reference(activation):
+    net, X, Y = residual_problem(activation=activation)
+    trace = net._trace(X, Y)
+    ref = naive.batch(net.weights, net.biases, X, Y, activations=list(net.activations),
+                      cost="log_likelihood", residual=[*net.residual, False])  # fmt: skip
+    for key in ("activations", "deltas", "nabla_b", "nabla_w"):
+        for got, want in zip(trace[key], ref[key], strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_residual_gradient_matches_central_differences():
+    from .test_network import central_differences
+
+    net, X, Y = residual_problem()
+    analytic, numeric = central_differences(net, X, Y)
+    assert np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric) < 1e-6
+
+
+def test_residual_connections_carry_the_gradient_down():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((1000, 50)), rng.integers(0, 10, 1000)
+    plain = Network([50, *[30] * 8, 10], seed=1, dtype="float64")
+    skip = Network([50, *[30] * 8, 10], seed=1, dtype="float64", residual=True)
+    ratio = {n: n.gradient_norms(X, y)["bias"] for n in (plain, skip)}
+    assert ratio[skip][0] / ratio[skip][-1] > 3 * ratio[plain][0] / ratio[plain][-1]
+
+
+def test_residual_networks_save_and_load(tmp_path):
+    net, X, _ = residual_problem("float32")
+    net.save(tmp_path / "r.npz")
+    loaded = Network.load(tmp_path / "r.npz")
+    assert loaded.residual == net.residual
+    assert loaded.feedforward(X).tobytes() == net.feedforward(X).tobytes()
+
+
+@pytest.mark.parametrize("residual", [[True, False], [False, True], [True], "yes"])
+def test_impossible_residual_connections_are_refused(residual):
+    with pytest.raises(ValueError, match=r"^residual"):
+        Network([6, 8, 5, 3], residual=residual)
