@@ -32,23 +32,31 @@ def assert_close(actual, expected, dtype, what="", scale=None):
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale, err_msg=what)
 
 
-def central_differences(net, X, Y, h=1e-6):
-    """``(analytic, numeric)``: ``gradients`` flattened like ``params``, and the central
-    differences ``(C(θ + h) − C(θ − h)) / 2h`` of ``total_cost`` for every parameter."""
-    nabla_b, nabla_w = net.gradients(X, Y)
-    analytic = np.concatenate(
-        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
-    )
-    numeric = np.empty_like(net.params)
+def numeric_gradient(net, cost, h=1e-6):
+    """Central differences ``(C(θ + h) − C(θ − h)) / 2h`` of ``cost()`` for every parameter."""
+    numeric = np.empty_like(net.params, dtype=np.float64)
     for i in range(net.params.size):
         saved = net.params[i]
         net.params[i] = saved + h
-        up = net.total_cost(X, Y)
+        up = cost()
         net.params[i] = saved - h
-        down = net.total_cost(X, Y)
+        down = cost()
         net.params[i] = saved
         numeric[i] = (up - down) / (2 * h)
-    return analytic, numeric
+    return numeric
+
+
+def flat(nabla_b, nabla_w):
+    """Per-layer gradients flattened in the layout of ``params``."""
+    return np.concatenate(
+        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
+    )
+
+
+def central_differences(net, X, Y):
+    """``(analytic, numeric)``: ``gradients`` flattened like ``params``, and the central
+    differences of ``total_cost``."""
+    return flat(*net.gradients(X, Y)), numeric_gradient(net, lambda: net.total_cost(X, Y))
 
 
 def random_problem(sizes, n, dtype, seed):

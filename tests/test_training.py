@@ -8,7 +8,7 @@ import pytest
 from fastbp import Network, _kernels
 
 from . import naive
-from .test_network import assert_close, pair_problem
+from .test_network import assert_close, flat, numeric_gradient, pair_problem
 
 HYPER = np.array([0.5, 0.9, 0.99, 1e-8])  # μ, β₁, β₂, ε
 
@@ -172,17 +172,8 @@ def test_dropout_gradient_matches_central_differences_with_a_fixed_mask():
     trace = net._trace(X, Y, dropout=0.4, seed=7)
     hidden = trace["activations"][0]
     assert (hidden == 0).any() and (hidden != 0).any()  # some neurons dropped, some kept
-    pairs = zip(trace["nabla_w"], trace["nabla_b"], strict=True)
-    analytic = np.concatenate([np.concatenate([w.ravel(), b]) for w, b in pairs]) / len(X)
-    numeric = np.empty_like(analytic)
-    for i in range(net.params.size):
-        saved = net.params[i]
-        net.params[i] = saved + 1e-6
-        up = cost()
-        net.params[i] = saved - 1e-6
-        down = cost()
-        net.params[i] = saved
-        numeric[i] = (up - down) / 2e-6
+    analytic = flat(trace["nabla_b"], trace["nabla_w"]) / len(X)
+    numeric = numeric_gradient(net, cost)
     assert np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric) < 1e-6
 
 
@@ -208,21 +199,10 @@ def test_dropout_is_reproducible_and_inverted():
 def test_regularised_gradient_matches_central_differences(lmbda, l1):
     """∂/∂θ of total_cost(λ, λ₁) = the mean data gradient + the kernel's penalty gradient."""
     net, X, Y = pair_problem([4, 5, 3], "elu", "sigmoid", "cross_entropy", 9, "float64", 4)
-    nabla_b, nabla_w = net.gradients(X, Y)
-    grad = np.concatenate(
-        [np.concatenate([w.ravel(), b]) for w, b in zip(nabla_w, nabla_b, strict=True)]
-    )
+    grad = flat(*net.gradients(X, Y))
     n = len(X)
     _kernels.add_regularisation_gradient(net.params, net._model, grad, lmbda / n, l1 / n)
-    numeric = np.empty_like(grad)
-    for i in range(net.params.size):
-        saved = net.params[i]
-        net.params[i] = saved + 1e-6
-        up = net.total_cost(X, Y, lmbda, l1)
-        net.params[i] = saved - 1e-6
-        down = net.total_cost(X, Y, lmbda, l1)
-        net.params[i] = saved
-        numeric[i] = (up - down) / 2e-6
+    numeric = numeric_gradient(net, lambda: net.total_cost(X, Y, lmbda, l1))
     assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6
 
 
