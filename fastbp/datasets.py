@@ -33,7 +33,6 @@ import importlib.resources
 import math
 import os
 import sys
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
+
+from .files import _write_atomically
 
 __all__ = [
     "MNIST_FILES",
@@ -348,7 +349,8 @@ def download_mnist(
     Each file is fetched from the first mirror that serves it whole with the published
     SHA-256 (a 404, a dead host, a truncated body or a wrong digest moves on to the next
     mirror), then written atomically (a temporary file in the same directory, synced and
-    renamed), so an interrupted download never leaves a partial file under the real name.
+    renamed, by ``fastbp.files``), so an interrupted download never leaves a partial file
+    under the real name.
     ``progress`` shows a bar (tqdm, when installed) and defaults to whether stderr is a
     terminal. ``files`` maps names to digests (tests use their own). Returns the directory.
 
@@ -377,16 +379,7 @@ def download_mnist(
                 attempts.append(f"{url}: wrong SHA-256 {_sha256(data)}")
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            _write_atomically(target, data)
             break
         else:
             raise OSError(

@@ -552,32 +552,12 @@ def test_step_networks_compute_but_refuse_backpropagation():
         ({"callback": 3}, TypeError, "callback"),
         ({"dropout": 1.0}, ValueError, "dropout"),
         ({"dropout": -0.1}, ValueError, "dropout"),
-    ],
-)
-def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
-    call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
-    assert_rejects(net, exc, name, call)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "exc", "name"),
-    [
         ({"optimizer": "rmsprop"}, ValueError, "optimizer"),
         ({"optimizer": "momentum", "momentum": 1.0}, ValueError, "momentum"),
         ({"optimizer": "adam", "betas": (0.9, 1.5)}, ValueError, "betas"),
         ({"optimizer": "adam", "eps": 0.0}, ValueError, "eps"),
         ({"clip_norm": -1.0}, ValueError, "clip_norm"),
         ({"clip_value": float("inf")}, ValueError, "clip_value"),
-    ],
-)
-def test_bad_optimizer_options_name_the_parameter(net, kwargs, exc, name):
-    call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
-    assert_rejects(net, exc, name, call)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "exc", "name"),
-    [
         ({"schedule": "cosine"}, ValueError, "schedule"),
         ({"schedule": "halve"}, ValueError, "validation_data"),
         ({"early_stopping": 3}, ValueError, "validation_data"),
@@ -586,6 +566,6 @@ def test_bad_optimizer_options_name_the_parameter(net, kwargs, exc, name):
         ({"max_halvings": 1.5}, TypeError, "max_halvings"),
     ],
 )
-def test_bad_schedule_options_name_the_parameter(net, kwargs, exc, name):
+def test_bad_training_options_name_the_parameter(net, kwargs, exc, name):
     call = lambda: net.fit(X, LABELS, epochs=1, batch_size=2, lr=0.5, **kwargs)  # noqa: E731
     assert_rejects(net, exc, name, call)
