@@ -10,7 +10,8 @@ Three experiments, on the book's 50,000 MNIST training images (``--data`` or ``F
 2. Exploding gradients: a deep ReLU network with N(0, 10²)-scaled weights, trained without and
    then with gradient clipping.
 3. Remedies side by side on [784, 30, 30, 30, 30, 10], same seed and epochs: plain sigmoid, ReLU
-   with He initialisation, residual connections, pre-training then fine-tuning, and clipping;
+   with He initialisation, residual connections, batch normalisation, pre-training then
+   fine-tuning, and clipping;
    for each, the ratio of the first to the last hidden layer's speed after the first epoch
    and the test accuracy after the last. ``--plot`` draws each one's per-layer norms over the
    epochs (matplotlib).
@@ -68,6 +69,7 @@ REMEDIES = {
     "ReLU + He": ({"activation": "relu", "cost": "log_likelihood", "init": "he"}, {"lr": 0.05}, 0),
     # A residual sum of sigmoids grows past (0, 1): the cross-entropy output and a smaller η.
     "residual": ({"residual": True, "cost": "cross_entropy"}, {"lr": 0.3}, 0),
+    "batch norm": ({"batch_norm": True}, {"lr": 3.0}, 0),
     "pre-training": ({"init": "scaled"}, {"lr": 3.0}, 3),
     "clipping": ({}, {"lr": 3.0, "clip_norm": 1.0}, 0),
 }

@@ -11,10 +11,11 @@ occupies ``params[offsets[l - 1]:offsets[l]]``: its weights row by row, then its
 Gradients use the same layout, so an update is one operation over the whole buffer.
 
 The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost,
-residual)``: the layer widths, the offsets above, the cumulative neuron counts of the work
-buffers, each layer's activation code and its ``alpha`` (index 0, the input layer, is unused),
-the cost code, and for each layer whether it adds its input to its output (a residual
-connection, ``aˡ = f(zˡ) + aˡ⁻¹``).
+residual, bn, stats)``: the layer widths, the offsets above, the cumulative neuron counts of
+the work buffers, each layer's activation code and its ``alpha`` (index 0, the input layer,
+is unused), the cost code, for each layer whether it adds its input to its output (a residual
+connection, ``aˡ = f(zˡ) + aˡ⁻¹``) and whether it is batch-normalised, and the running mean
+and variance of the batch-normalised neurons (``stats``, 2 × neurons, updated in training).
 
 Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
 passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
@@ -190,18 +191,29 @@ def perceptron_epoch(w, b, x, y, eta):
 # ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
 # mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
 # the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by; ``gbuf``
-# holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections).
+# holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections); ``hbuf`` the
+# normalised ``ẑ`` of batch-normalised layers, ``ivbuf`` their ``1/√(σ² + ε)`` per neuron and
+# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``.
 
 
 @kernel()
 def layer_views(params, sizes, offsets, l):
-    """Views ``(w, b)`` of layer ``l`` (1-based) in the flat buffer ``params``."""
+    """Views ``(w, b)`` of layer ``l`` (1-based) in the flat buffer ``params`` (a batch-
+    normalised layer has its ``γ`` and ``β`` after ``b``: see ``norm_views``)."""
     n_out = sizes[l]
     n_in = sizes[l - 1]
     start = offsets[l - 1]
     w = params[start : start + n_out * n_in].reshape((n_out, n_in))
-    b = params[start + n_out * n_in : offsets[l]]
+    b = params[start + n_out * n_in : start + n_out * n_in + n_out]
     return w, b
+
+
+@kernel()
+def norm_views(params, sizes, offsets, l):
+    """Views ``(γ, β)`` of a batch-normalised layer ``l``: they follow its biases."""
+    n = sizes[l]
+    end = offsets[l]
+    return params[end - 2 * n : end - n], params[end - n : end]
 
 
 @kernel()
@@ -231,6 +243,9 @@ def workspace(sizes, units, capacity, like):
         np.arange(capacity),
         np.empty(((widest + 1) // 2, 2, 5), dtype=like.dtype),
         np.zeros(n_units, dtype=like.dtype),
+        np.empty(n_units, dtype=like.dtype),
+        np.empty(units[-1], dtype=like.dtype),
+        np.empty((2, units[-1]), dtype=like.dtype),
     )
 
 
@@ -332,15 +347,76 @@ def drop_out(a, da, p):
 
 
 @kernel()
-def forward_pass(params, model, x, rows, ws, threads_from, dropout):
+def batch_norm_forward(z, gamma, beta, h, inv, mean, var, mode):
+    """Batch normalisation of a layer's weighted input, in place: ``z ← γ ẑ + β``.
+
+    ``ẑ = (z − μ)/√(σ² + ε)`` per neuron, with ``μ``, ``σ²`` the mini-batch's mean and
+    variance (``mode`` 1; ``mode`` 2 also moves the running statistics ``mean``, ``var``
+    a tenth of the way towards them, with the unbiased variance) or the running statistics
+    (``mode`` 0, for prediction). ``ẑ`` is kept in ``h`` and ``1/√(σ² + ε)`` in ``inv`` for
+    ``batch_norm_backward``. ``ε = 1e-5``.
+    """
+    m, n = z.shape
+    eps = type(gamma[0])(1e-5)
+    for j in range(n):
+        if mode == 0:
+            mu = mean[j]
+            v = var[j]
+        else:
+            mu = z[0, j] - z[0, j]
+            for k in range(m):
+                mu += z[k, j]
+            mu /= m
+            v = mu - mu
+            for k in range(m):
+                v += (z[k, j] - mu) * (z[k, j] - mu)
+            v /= m
+            if mode == 2:
+                unbiased = v * m / (m - 1) if m > 1 else v
+                mean[j] += type(mu)(0.1) * (mu - mean[j])
+                var[j] += type(mu)(0.1) * (unbiased - var[j])
+        iv = type(v)(1.0) / np.sqrt(v + eps)
+        inv[j] = iv
+        for k in range(m):
+            hk = (z[k, j] - mu) * iv
+            h[k, j] = hk
+            z[k, j] = gamma[j] * hk + beta[j]
+
+
+@kernel()
+def batch_norm_backward(delta, h, inv, gamma, sums):
+    """From ``δ`` with respect to ``y = γ ẑ + β`` to ``δ`` with respect to ``z``, in place.
+
+    ``∂C/∂γ = Σₖ δₖ ẑₖ`` and ``∂C/∂β = Σₖ δₖ`` go to ``sums[0]``, ``sums[1]``; then, with the
+    mini-batch statistics depending on every sample,
+    ``δ_z = (γ/(m √(σ² + ε))) (m δ − Σₖ δₖ − ẑ Σₖ δₖ ẑₖ)``.
+    """
+    m, n = delta.shape
+    for j in range(n):
+        s_d = delta[0, j] - delta[0, j]
+        s_dh = s_d
+        for k in range(m):
+            s_d += delta[k, j]
+            s_dh += delta[k, j] * h[k, j]
+        sums[0, j] = s_dh
+        sums[1, j] = s_d
+        c = gamma[j] * inv[j] / m
+        for k in range(m):
+            delta[k, j] = c * (m * delta[k, j] - s_d - h[k, j] * s_dh)
+
+
+@kernel()
+def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
     at least ``threads_from`` multiply-adds runs on several threads. With ``dropout > 0`` the
-    hidden layers go through ``drop_out`` (training only).
+    hidden layers go through ``drop_out`` (training only). Batch-normalised layers use
+    ``batch_norm_forward`` with ``bn_mode`` (0: running statistics, 1: the mini-batch's,
+    2: the mini-batch's and update the running ones); their ``z`` is then ``γ ẑ + β``.
     """
-    sizes, offsets, units, acts, alphas, _, residual = model
-    zbuf, abuf, _, pbuf, own, _, _ = ws
+    sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
+    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
@@ -350,6 +426,13 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout):
             weighted_input(w, b, x, rows, z, threaded)
         else:
             weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
+        if bn[l]:
+            gamma, beta = norm_views(params, sizes, offsets, l)
+            lo, hi = units[l - 1], units[l]
+            batch_norm_forward(
+                z, gamma, beta, unit_view(hbuf, sizes, units, l, m), ivbuf[lo:hi],
+                stats[0, lo:hi], stats[1, lo:hi], bn_mode,
+            )  # fmt: skip
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
         activate(z, a, da, acts[l], alphas[l], threaded)
         if dropout > 0 and l < sizes.shape[0] - 1:
@@ -487,8 +570,8 @@ def backpropagate_errors(params, model, y, rows, ws):
 
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
-    sizes, offsets, units, acts, _, cost, residual = model
-    _, abuf, dbuf, pbuf, _, _, gbuf = ws
+    sizes, offsets, units, acts, _, cost, residual, bn, _ = model
+    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf = ws
     m = rows.shape[0]
     last = sizes.shape[0] - 1
     output_error(
@@ -511,6 +594,13 @@ def backpropagate_errors(params, model, y, rows, ws):
             unit_view(gbuf, sizes, units, l + 1, m),
             residual[l + 1],
         )
+        if bn[l]:
+            gamma, _ = norm_views(params, sizes, offsets, l)
+            lo, hi = units[l - 1], units[l]
+            batch_norm_backward(
+                unit_view(dbuf, sizes, units, l, m), unit_view(hbuf, sizes, units, l, m),
+                ivbuf[lo:hi], gamma, nbuf[:, lo:hi],
+            )  # fmt: skip
 
 
 @kernel()
@@ -520,13 +610,18 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``.
     """
-    sizes, offsets, units, _, _, _, _ = model
-    _, abuf, dbuf, _, own, coef, _ = ws
+    sizes, offsets, units, _, _, _, _, bn, _ = model
+    _, abuf, dbuf, _, own, coef, _, _, _, nbuf = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
         out_w, out_b = layer_views(out, sizes, offsets, l)
         accumulate_bias_gradient(delta, out_b, scale)
+        if bn[l]:
+            out_gamma, out_beta = norm_views(out, sizes, offsets, l)
+            for j in range(sizes[l]):
+                out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
+                out_beta[j] += scale * nbuf[1, units[l - 1] + j]
         threaded = m * out_w.size >= threads_from
         if l == 1:
             accumulate_weight_gradient(delta, x, rows, out_w, scale, coef, threaded)
@@ -541,7 +636,7 @@ def backward_pass(params, model, x, y, rows, ws, grad, dropout):
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``."""
     never = 2**62
-    forward_pass(params, model, x, rows, ws, never, dropout)
+    forward_pass(params, model, x, rows, ws, never, dropout, 1)
     backpropagate_errors(params, model, y, rows, ws)
     accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), never)
 
@@ -570,7 +665,7 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
     ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2.
     """
     if decay != 1 or shrink != 0:
-        sizes, offsets, _, _, _, _, _ = model
+        sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.ravel(), decay, shrink)
@@ -606,7 +701,7 @@ def train_epoch(
         eta_over_m = eta / type(eta)(stop - start)
         if backup.size:
             backup[:] = params
-        forward_pass(params, model, x, rows, ws, threads_from, dropout)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
         if backup.size and not all_finite(params):
@@ -624,7 +719,7 @@ SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
 def add_regularisation_gradient(params, model, grad, l2, l1):
     """Add the penalties' gradient to the weights' part of ``grad``: ``+ l2·w + l1·sgn(w)``
     (``l2 = λ/n``, ``l1 = λ₁/n``; biases are not regularised)."""
-    sizes, offsets, _, _, _, _, _ = model
+    sizes, offsets, _, _, _, _, _, _, _ = model
     zero = l2 - l2
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)
@@ -722,7 +817,7 @@ def train_epoch_general(
             backup[:] = params
             state_backup[:] = state
         grad[:] = 0
-        forward_pass(params, model, x, rows, ws, threads_from, dropout)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
         accumulate_gradient(model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from)
         if l2 != 0 or l1 != 0:
@@ -757,7 +852,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
     blocks of ``BLOCK_ROWS``. The caller adds the slices up in order, so the result does not
     depend on the thread count.
     """
-    sizes, _, units, _, _, _, _ = model
+    sizes, _, units, _, _, _, _, _, _ = model
     n_slices = slices.shape[0] - 1
     for s in prange(n_slices):
         g = grad_slices[s]
@@ -778,12 +873,12 @@ def feedforward(params, model, x, out, finite):
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sizes, _, units, _, _, _, _ = model
+    sizes, _, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, params[0] * 0)
+        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, params[0] * 0, 0)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

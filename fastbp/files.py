@@ -69,14 +69,16 @@ def save(net: Network, path: str | os.PathLike[str]) -> None:
         "cost": net.cost.name,
         "alpha": net.alpha,
         "residual": list(net.residual),
+        "batch_norm": net.batch_norm,
         "dtype": net.dtype.name,
-        "sha256": hashlib.sha256(net.params.tobytes()).hexdigest(),
+        "sha256": hashlib.sha256(net.params.tobytes() + net._bn_stats.tobytes()).hexdigest(),
     }
     buffer = io.BytesIO()
     np.savez(
         buffer,
         header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
         params=net.params,
+        bn_stats=net._bn_stats,
     )
     _write_atomically(Path(path), buffer.getvalue())
 
@@ -92,10 +94,11 @@ def load(path: str | os.PathLike[str]) -> Network:
     try:
         # The file is opened here, not by np.load, so that it is closed whatever np.load does.
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
-            if set(archive.files) != {"header", "params"}:
+            if not {"header", "params"} <= set(archive.files) <= {"header", "params", "bn_stats"}:
                 raise _fail(path, f"expected arrays 'header' and 'params', found {archive.files}")
             raw_header = archive["header"]
             params = archive["params"]
+            stats = archive["bn_stats"] if "bn_stats" in archive.files else None
     except FileNotFoundError:
         raise
     except ValueError as exc:
@@ -140,6 +143,7 @@ def load(path: str | os.PathLike[str]) -> Network:
             cost=header["cost"],
             alpha=alpha,
             residual=header.get("residual", False),
+            batch_norm=header.get("batch_norm", False),
             dtype=header["dtype"],
         )
     except (ValueError, TypeError) as exc:
@@ -150,11 +154,16 @@ def load(path: str | os.PathLike[str]) -> Network:
             f"parameters of dtype {params.dtype} and shape {params.shape} do not match the "
             f"architecture ({net.dtype.name}, ({net.params.size},))",
         )
-    if hashlib.sha256(params.tobytes()).hexdigest() != header.get("sha256"):
+    if stats is None:  # written before batch norm existed
+        stats = net._bn_stats
+    if stats.dtype != net.dtype or stats.shape != net._bn_stats.shape:
+        raise _fail(path, "the batch-norm statistics do not match the architecture")
+    if hashlib.sha256(params.tobytes() + stats.tobytes()).hexdigest() != header.get("sha256"):
         raise _fail(path, "the parameters do not match their SHA-256 (corrupted)")
-    if not np.isfinite(params).all():
+    if not (np.isfinite(params).all() and np.isfinite(stats).all()):
         raise _fail(path, "the parameters contain NaN or infinity")
     net.params[...] = params
+    net._bn_stats[...] = stats
     return net
 
 
@@ -163,7 +172,8 @@ def export_network2(net: Network, path: str | os.PathLike[str]) -> None:
     ``biases`` as columns, ``cost`` class name). Only what that code can run is accepted:
     sigmoid neurons throughout, quadratic or cross-entropy cost."""
     names = {v: k for k, v in _NETWORK2_COSTS.items()}
-    if set(net.activations) != {"sigmoid"} or net.cost.name not in names or any(net.residual):
+    unsupported = any(net.residual) or net.batch_norm
+    if set(net.activations) != {"sigmoid"} or net.cost.name not in names or unsupported:
         raise ValueError(
             "net: the book's network2.py runs sigmoid networks with the quadratic or "
             f"cross-entropy cost only, not {list(net.activations)} with {net.cost.name!r}"
@@ -232,12 +242,14 @@ def save_checkpoint(
         "activations": list(net.activations),
         "cost": net.cost.name,
         "residual": list(net.residual),
+        "batch_norm": net.batch_norm,
         "dtype": net.dtype.name,
         "loop": loop,
     }
     arrays = {
         "header": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
         "params": net.params,
+        "bn_stats": net._bn_stats,
     }
     if net._optimizer is not None:
         arrays["optimizer_state"] = net._optimizer[1]
@@ -266,10 +278,10 @@ def load_checkpoint(path: str | os.PathLike[str], net: Network) -> tuple[dict, d
         raise ValueError(f"{path}: not a valid fastbp checkpoint: wrong format name")
     if header.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format {header.get('format_version')!r} unknown")
-    mine = (
-        list(net.sizes), list(net.activations), net.cost.name, list(net.residual), net.dtype.name
-    )  # fmt: skip
-    theirs = tuple(header.get(k) for k in ("sizes", "activations", "cost", "residual", "dtype"))
+    keys = ("sizes", "activations", "cost", "residual", "batch_norm", "dtype")
+    mine = (list(net.sizes), list(net.activations), net.cost.name, list(net.residual),
+            net.batch_norm, net.dtype.name)  # fmt: skip
+    theirs = tuple(header.get(k) for k in keys)
     if mine != theirs:
         raise ValueError(f"{path}: the checkpoint is of another network: {theirs}, not {mine}")
     params = arrays.get("params")

@@ -160,6 +160,10 @@ class Network:
     activation, output, cost, init, bias_init, alpha
         The book's toolbox: see the README's table (hidden activations, output activation,
         cost, initialisation of weights and biases, the leaky ReLU's slope or the ELU's scale).
+    batch_norm : bool
+        Batch-normalise every hidden layer's weighted input over the mini-batch, with a
+        learnt scale ``γ`` and shift ``β`` (in ``params``, as ``gammas`` and ``betas``);
+        predictions use running statistics gathered in training.
     residual : bool or sequence of bool
         Residual connections: a hidden layer ``l`` with one adds its input to its output,
         ``aˡ = f(zˡ) + aˡ⁻¹``, so the gradient reaches the layers below undiminished. ``True``
@@ -196,6 +200,7 @@ class Network:
         bias_init: str | None = None,
         alpha: float | None = None,
         residual: bool | Sequence[bool] = False,
+        batch_norm: bool = False,
         seed: int | None = None,
         dtype: str = "float32",
         threads: int | None = None,
@@ -249,6 +254,9 @@ class Network:
                         f" → {self.sizes[l]}"
                     )
         self.residual = tuple(bool(r) for r in skips)
+        if not isinstance(batch_norm, bool | np.bool_):
+            raise TypeError(f"batch_norm: expected True or False, got {batch_norm!r}")
+        self.batch_norm = bool(batch_norm) and n_hidden > 0
         self.init = _check_choice(init, "init", INITIALISATIONS)
         if bias_init is None:
             bias_init = "gaussian" if init in ("gaussian", "scaled") else "zeros"
@@ -257,9 +265,16 @@ class Network:
         self._rng = np.random.default_rng(seed)
         layers = range(1, len(self.sizes))
         self._sizes = np.array(self.sizes, dtype=np.int64)
-        counts = [self.sizes[l] * self.sizes[l - 1] + self.sizes[l] for l in layers]
+        bn = [self.batch_norm and l < len(self.sizes) - 1 for l in layers]
+        counts = [
+            self.sizes[l] * self.sizes[l - 1] + self.sizes[l] * (3 if bn[l - 1] else 1)
+            for l in layers
+        ]
         self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self._units = np.concatenate(([0], np.cumsum(self.sizes[1:]))).astype(np.int64)
+        #: Running mean and variance of each batch-normalised neuron (used by predictions).
+        self._bn_stats = np.zeros((2, int(self._units[-1])), dtype=self.dtype)
+        self._bn_stats[1] = 1
         acts = np.array([-1, *(ACTIVATIONS[name] for name in self.activations)], dtype=np.int64)
         self._model = (
             self._sizes,
@@ -269,6 +284,8 @@ class Network:
             np.array([0.0, *alphas], dtype=self.dtype),
             np.int64(self.cost.code),
             np.array([False, *self.residual, False], dtype=np.bool_),
+            np.array([False, *bn], dtype=np.bool_),
+            self._bn_stats,
         )
         self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self.weights, self.biases = self._views(self.params)
@@ -286,6 +303,14 @@ class Network:
         ):
             b[...] = b0 if self.bias_init == "gaussian" else 0.0
             w[...] = w0
+        #: ``γ`` and ``β`` of each batch-normalised (hidden) layer, views into ``params``.
+        self.gammas, self.betas = [], []
+        for l in range(1, len(self.sizes) - 1 if self.batch_norm else 1):
+            end, n = int(self._offsets[l]), self.sizes[l]
+            self.gammas.append(self.params[end - 2 * n : end - n])
+            self.betas.append(self.params[end - n : end])
+            self.gammas[-1][...] = 1
+            self.betas[-1][...] = 0
 
     # --- structure ---------------------------------------------------------------------
 
@@ -299,6 +324,7 @@ class Network:
         hidden = sorted(set(self.activations[:-1]))
         activation = repr(hidden[0]) if len(hidden) == 1 else repr(list(self.activations[:-1]))
         skips = f"residual={list(self.residual)}, " if any(self.residual) else ""
+        skips += "batch_norm=True, " if self.batch_norm else ""
         return (
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
             f"cost='{self.cost.name}', {skips}dtype='{self.dtype.name}', "
@@ -329,9 +355,9 @@ class Network:
         weights, biases = [], []
         for l in range(1, self.num_layers):
             n_out, n_in = self.sizes[l], self.sizes[l - 1]
-            start, stop = self._offsets[l - 1], self._offsets[l]
+            start = self._offsets[l - 1]
             weights.append(flat[start : start + n_out * n_in].reshape(n_out, n_in))
-            biases.append(flat[start + n_out * n_in : stop])
+            biases.append(flat[start + n_out * n_in : start + n_out * n_in + n_out])
         return weights, biases
 
     def _workspace(self, rows: int) -> tuple[np.ndarray, ...]:
@@ -564,6 +590,8 @@ class Network:
         reconstruction cost per epoch.
         """
         self._check_trainable()
+        if self.batch_norm:
+            raise ValueError("batch_norm: pre-training is for networks without batch norm")
         inputs = self._inputs(X)
         histories = []
         for l in range(1, len(self.sizes) - 1):
@@ -607,6 +635,16 @@ class Network:
         return _norms(nabla_b, nabla_w)
 
     def _gradient_sum(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """``Σₓ ∇Cₓ`` over the rows of ``X``: in parallel slices, or, with batch norm (whose
+        statistics are the whole batch's), in one serial pass."""
+        if self.batch_norm:
+            grad = np.zeros_like(self.params)
+            rows = np.arange(X.shape[0], dtype=np.int64)
+            _kernels.backward_pass(
+                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad,
+                self.dtype.type(0),
+            )  # fmt: skip
+            return grad
         n = X.shape[0]
         block = _kernels.BLOCK_ROWS
         n_slices = min(_MAX_SLICES, -(-n // block))
@@ -653,6 +691,7 @@ class Network:
             "deltas": per_layer(dbuf),
             "nabla_b": [b.copy() for b in nabla_b],
             "nabla_w": [w.copy() for w in nabla_w],
+            "grad": grad,
         }
 
     # --- training -----------------------------------------------------------------------
@@ -948,6 +987,8 @@ class Network:
                     f"({loop.get('fingerprint')}), not {fingerprint}"
                 )
             self.params[...] = arrays["params"]
+            if "bn_stats" in arrays:
+                self._bn_stats[...] = arrays["bn_stats"]
             if "optimizer_state" in arrays:
                 self._optimizer = (loop["optimizer"], arrays["optimizer_state"], loop["steps"])
             rng.bit_generator.state = loop["rng"]
@@ -994,6 +1035,7 @@ class Network:
                 order = rng.permutation(n).astype(np.int64)
             mask_seed = int(rng.integers(2**31)) if dropout > 0 else 0
             last_good = self.params.copy()
+            last_good_stats = self._bn_stats.copy()
             if general:
                 name, state, steps = self._optimizer
                 last_good_state = state.copy()
@@ -1006,6 +1048,7 @@ class Network:
                 seconds = time.perf_counter() - start
                 if not _all_finite(self.params):
                     self.params[...] = last_good
+                    self._bn_stats[...] = last_good_stats
                     if general:
                         state[...] = last_good_state
                     if not _all_finite(X):
@@ -1055,6 +1098,7 @@ class Network:
                 # network consistent with the history: roll back an epoch not yet recorded.
                 if not recorded:
                     self.params[...] = last_good
+                    self._bn_stats[...] = last_good_stats
                     if general:
                         state[...] = last_good_state
                         self._optimizer = (name, state, steps_before)

@@ -33,7 +33,7 @@ def header_of(net):
         "format": files.FORMAT, "format_version": files.FORMAT_VERSION, "fastbp_version": "x",
         "sizes": list(net.sizes), "activations": list(net.activations), "cost": net.cost.name,
         "alpha": net.alpha, "dtype": net.dtype.name,
-        "sha256": hashlib.sha256(net.params.tobytes()).hexdigest(),
+        "sha256": hashlib.sha256(net.params.tobytes() + net._bn_stats.tobytes()).hexdigest(),
     }  # fmt: skip
 
 

@@ -138,3 +138,78 @@ def test_residual_networks_save_and_load(tmp_path):
 def test_impossible_residual_connections_are_refused(residual):
     with pytest.raises(ValueError, match=r"^residual"):
         Network([6, 8, 5, 3], residual=residual)
+
+
+# --- batch normalisation --------------------------------------------------------------------
+
+
+def bn_problem(dtype="float64", activation="sigmoid", n=13):
+    rng = np.random.default_rng(6)
+    net = Network([5, 7, 6, 3], activation=activation, batch_norm=True, seed=2, dtype=dtype)
+    for g, b in zip(net.gammas, net.betas, strict=True):  # not the trivial γ = 1, β = 0
+        g[...] = rng.uniform(0.5, 1.5, g.size)
+        b[...] = rng.normal(0, 0.3, b.size)
+    X = rng.standard_normal((n, 5)).astype(dtype)
+    Y = rng.random((n, 3)).astype(dtype)
+    return net, X, Y
+
+
+def numpy_forward(net, X, stats=None):
+    """The batch-normalised network from the equations (batch statistics unless ``stats``)."""
+    a = X.astype(np.float64)
+    offset = 0
+    for l, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        z = a @ w.T.astype(np.float64) + b
+        if l < len(net.weights) - 1:
+            n = z.shape[1]
+            if stats is None:
+                mu, var = z.mean(axis=0), z.var(axis=0)
+            else:
+                mu, var = stats[0, offset : offset + n], stats[1, offset : offset + n]
+            z = net.gammas[l] * (z - mu) / np.sqrt(var + 1e-5) + net.betas[l]
+            offset += n
+        a = naive.activation(net.activations[l], z)
+    return a
+
+
+def test_batch_norm_forward_matches_the_equations():
+    net, X, Y = bn_problem()
+    np.testing.assert_allclose(net._trace(X, Y)["activations"][-1], numpy_forward(net, X),
+                               rtol=1e-10)  # fmt: skip
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
+@pytest.mark.parametrize("n", [2, 13])
+def test_batch_norm_gradient_matches_central_differences(activation, n):
+    from .test_network import numeric_gradient
+
+    net, X, Y = bn_problem(activation=activation, n=n)
+
+    def cost():
+        return float(np.mean(net.cost.fn(net._trace(X, Y)["activations"][-1], Y)))
+
+    analytic = net._trace(X, Y)["grad"] / n
+    numeric = numeric_gradient(net, cost)
+    assert np.linalg.norm(analytic - numeric) / np.linalg.norm(analytic + numeric) < 1e-6
+    # gradients() of a batch-normalised network uses the whole batch's statistics too.
+    _, nabla_w = net.gradients(X, Y)
+    np.testing.assert_allclose(nabla_w[0], net._trace(X, Y)["nabla_w"][0] / n, rtol=1e-12)
+
+
+def test_batch_norm_predicts_with_running_statistics_and_survives_saving(tmp_path):
+    from fastbp.datasets import load_mini_mnist
+
+    (X, y), (X_test, y_test) = load_mini_mnist()
+    net = Network([784, 30, 30, 10], batch_norm=True, seed=1)
+    history = net.fit(X, y, epochs=3, batch_size=10, lr=3.0, validation_data=(X_test, y_test))
+    assert history["val_accuracy"][-1] > 0.85
+    stats = net._bn_stats.astype(np.float64)
+    assert not np.allclose(stats[0], 0) and not np.allclose(stats[1], 1)  # they moved
+    np.testing.assert_allclose(net.feedforward(X_test[:50]), numpy_forward(net, X_test[:50], stats),
+                               rtol=1e-4, atol=1e-5)  # fmt: skip
+    net.save(tmp_path / "bn.npz")
+    loaded = Network.load(tmp_path / "bn.npz")
+    assert (
+        loaded.batch_norm
+        and loaded.feedforward(X_test).tobytes() == net.feedforward(X_test).tobytes()
+    )

@@ -521,6 +521,7 @@ def test_conversion_matches_float32(kind):
         ({"bias_init": "ones"}, ValueError, "bias_init"),
         ({"alpha": -0.1}, ValueError, "alpha"),
         ({"alpha": "0.1"}, TypeError, "alpha"),
+        ({"batch_norm": "yes"}, TypeError, "batch_norm"),
     ],
 )
 def test_bad_model_options_name_the_parameter(kwargs, exc, name):
