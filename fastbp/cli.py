@@ -191,6 +191,9 @@ def _epoch_line(history: dict[str, list], i: int, n_train: int, n_val: int) -> s
             f"val cost {history['val_cost'][i]:.4f}, {correct} / {n_val} ({correct / n_val:.2%}) |"
         )
     parts.append(f"{seconds:.3f} s, {n_train / seconds:,.0f} samples/s")
+    if "grad_norm_b" in history:
+        speeds = ", ".join(f"{v:.2g}" for v in history["grad_norm_b"][i])
+        parts.append(f"| ‖∂C/∂b‖ per layer {speeds}")
     return " ".join(parts)
 
 
@@ -208,8 +211,20 @@ def _progress(epochs: int) -> Any:
 def plot_history(history: dict[str, list], path: str | os.PathLike[str], title: str) -> None:
     """Cost (left) and accuracy (right) per epoch, training and validation, as an image."""
     Figure = _figure()
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    cost_ax, acc_ax = fig.subplots(1, 2)
+    norms = history.get("grad_norm_b")
+    fig = Figure(figsize=(15 if norms else 10, 4), layout="constrained")
+    axes = fig.subplots(1, 3 if norms else 2)
+    cost_ax, acc_ax = axes[0], axes[1]
+    if norms:
+        norm_ax = axes[2]
+        for layer, values in enumerate(zip(*norms, strict=True), start=1):
+            norm_ax.semilogy(history["epoch"], values, "o-", markersize=4, label=f"layer {layer}")
+        norm_ax.set_xlabel("epoch")
+        norm_ax.set_ylabel("‖∂C/∂b‖")
+        norm_ax.set_title("speed of learning per layer")
+        norm_ax.xaxis.get_major_locator().set_params(integer=True)
+        norm_ax.grid(True, alpha=0.3)
+        norm_ax.legend(fontsize="small")
     epochs = history["epoch"]
     for prefix, label, style in (("train", "training", "o-"), ("val", "validation", "s-")):
         if f"{prefix}_cost" in history:
@@ -258,6 +273,8 @@ def _run_training(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
         threads=args.threads,
+        batch_norm=args.batch_norm,
+        residual=args.residual,
     )
     print(f"fastbp {__version__}: {net}", file=out)
     print(f"{description}: {len(X)} training and {len(X_val)} validation images", file=out)
@@ -296,6 +313,7 @@ def _run_training(args: argparse.Namespace) -> int:
             schedule=args.schedule,
             early_stopping=args.early_stopping,
             monitor_training=True,
+            monitor_gradients=args.monitor_gradients,
             callback=report,
             checkpoint=args.checkpoint,
             checkpoint_every=args.checkpoint_every,
@@ -609,6 +627,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--schedule", choices=["constant", "halve"], default="constant")
     fit.add_argument("--early-stopping", type=int, metavar="N", help="stop after N stale epochs")
     fit.add_argument("--threads", type=int, help="Numba threads (default: Numba's setting)")
+    fit.add_argument(
+        "--monitor-gradients",
+        action="store_true",
+        help="per-layer gradient norms each epoch (in the line and --plot); warns of "
+        "vanishing or exploding gradients",
+    )
+    fit.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
+    fit.add_argument(
+        "--residual", action="store_true", help="residual connections between equal widths"
+    )
     fit.add_argument(
         "--pretrain",
         type=int,

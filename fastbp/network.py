@@ -629,9 +629,20 @@ class Network:
 
         ``‖∂C/∂bˡ‖`` is the book's chapter 5 measure of how fast layer ``l`` learns. Returns
         ``{"bias": array, "weight": array}``, one entry per layer (input excluded), computed
-        by the compiled kernels as ``gradients`` (same validation).
+        by the compiled kernels as ``gradients`` (same validation). In a batch-normalised layer
+        the bias has no effect (the mean is subtracted); its shift ``β`` takes the bias's part,
+        so ``‖∂C/∂β‖`` is reported as that layer's speed.
         """
-        nabla_b, nabla_w = self.gradients(X, Y)
+        self._check_trainable()
+        X = self._inputs(X)
+        return self._speeds(self._gradient_sum(X, self._targets(Y, X.shape[0], "Y")) / len(X))
+
+    def _speeds(self, grad: np.ndarray) -> dict[str, np.ndarray]:
+        nabla_w, nabla_b = self._views(grad)
+        if self.batch_norm:
+            for l in range(len(self.sizes) - 2):
+                end, n = int(self._offsets[l + 1]), self.sizes[l + 1]
+                nabla_b[l] = grad[end - n : end]  # ∂C/∂β
         return _norms(nabla_b, nabla_w)
 
     def _gradient_sum(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -1082,8 +1093,7 @@ class Network:
                     history[f"{prefix}_correct"].append(correct)
                     history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
                 if monitor_gradients:
-                    grad_w, grad_b = self._views(self._gradient_sum(X[:probe], Y[:probe]) / probe)
-                    norms = _norms(grad_b, grad_w)
+                    norms = self._speeds(self._gradient_sum(X[:probe], Y[:probe]) / probe)
                     previous = None
                     if history["grad_norm_b"]:
                         previous = {"bias": np.array(history["grad_norm_b"][-1])}

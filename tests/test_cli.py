@@ -136,6 +136,16 @@ def test_train_pretrain_reports_each_hidden_layer(capsys):
     assert out.count("pre-trained hidden layer") == 2
 
 
+def test_train_deep_network_options_and_gradient_monitoring(capsys, tmp_path):
+    png = tmp_path / "norms.png"
+    status, out, _ = run(capsys, "train", "--sizes", "784,20,20,10", "--batch-norm", "--residual",
+                         "--monitor-gradients", "--epochs", "1", "--plot", str(png))  # fmt: skip
+    assert status == 0
+    assert "batch_norm=True" in out and "residual=[False, True]" in out
+    assert "‖∂C/∂b‖ per layer" in out
+    assert_png(png)
+
+
 def test_train_on_an_npz_archive(capsys, tmp_path, mini):
     (X, y), (X_test, y_test) = mini
     images = np.round(X[:500] * 255).astype(np.uint8).reshape(-1, 28, 28)

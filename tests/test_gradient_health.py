@@ -213,3 +213,13 @@ def test_batch_norm_predicts_with_running_statistics_and_survives_saving(tmp_pat
         loaded.batch_norm
         and loaded.feedforward(X_test).tobytes() == net.feedforward(X_test).tobytes()
     )
+
+
+def test_batch_norm_layers_report_the_speed_of_their_shift():
+    net, X, Y = bn_problem()
+    grad = net._trace(X, Y)["grad"] / len(X)
+    speeds = net.gradient_norms(X, Y)["bias"]
+    for l, beta in enumerate(net.betas):
+        start = beta.__array_interface__["data"][0] - net.params.__array_interface__["data"][0]
+        start //= net.params.itemsize
+        assert speeds[l] == pytest.approx(np.linalg.norm(grad[start : start + beta.size]))
