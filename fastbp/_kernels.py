@@ -209,6 +209,29 @@ def layer_views(params, sizes, offsets, l):
 
 
 @kernel()
+def projection_view(params, sizes, offsets, l):
+    """View of the projection ``P`` (``sizes[l] × sizes[l-1]``) of a layer whose residual
+    connection joins unequal widths: it follows the layer's biases."""
+    n_out, n_in = sizes[l], sizes[l - 1]
+    start = offsets[l - 1] + n_out * n_in + n_out
+    return params[start : start + n_out * n_in].reshape((n_out, n_in))
+
+
+@kernel()
+def add_projection(p, a_prev, a):
+    """The skip of a residual connection between unequal widths: ``aˡ += P aˡ⁻¹``."""
+    m, n = a.shape
+    for k in range(m):
+        for j in range(n):
+            s = a[k, j] - a[k, j]
+            pj = p[j]
+            ak = a_prev[k]
+            for i in range(pj.shape[0]):
+                s += pj[i] * ak[i]
+            a[k, j] += s
+
+
+@kernel()
 def norm_views(params, sizes, offsets, l):
     """Views ``(γ, β)`` of a batch-normalised layer ``l``: they follow its biases."""
     n = sizes[l]
@@ -437,8 +460,14 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
         activate(z, a, da, acts[l], alphas[l], threaded)
         if dropout > 0 and l < sizes.shape[0] - 1:
             drop_out(a, da, dropout)
-        if residual[l]:  # aˡ = f(zˡ) + aˡ⁻¹
+        if residual[l] == 1:  # aˡ = f(zˡ) + aˡ⁻¹
             a += unit_view(abuf, sizes, units, l - 1, m)
+        elif residual[l] == 2:  # aˡ = f(zˡ) + P aˡ⁻¹
+            add_projection(
+                projection_view(params, sizes, offsets, l),
+                unit_view(abuf, sizes, units, l - 1, m),
+                a,
+            )
 
 
 # --- the four equations of backpropagation ------------------------------------------------
@@ -472,20 +501,27 @@ def output_error(a, y, rows, da, delta, cost, kind):
 
 
 @kernel()
-def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip):
+def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
     """BP2: ``δˡ = ((wˡ⁺¹)ᵀ δˡ⁺¹) ⊙ f'(zˡ)``, the error of layer ``l`` from that of ``l + 1``.
 
     In two steps: ``gˡ = ∂C/∂aˡ = (wˡ⁺¹)ᵀ δˡ⁺¹`` (plus ``gˡ⁺¹`` when layer ``l + 1`` has a
-    residual connection, ``skip``: then ``aˡ⁺¹ = f(zˡ⁺¹) + aˡ`` passes its gradient straight
-    down), kept in ``g`` for the layer below; then ``δˡ = gˡ ⊙ f'(zˡ)``, ``da`` holding
-    ``f'(zˡ)``. ``g[k, i] = Σⱼ w_next[j, i] delta_next[k, j] (+ g_next[k, i])``.
+    residual connection, ``skip`` 1: then ``aˡ⁺¹ = f(zˡ⁺¹) + aˡ`` passes its gradient straight
+    down; or ``(P)ᵀ gˡ⁺¹`` with a projection ``p_next``, ``skip`` 2), kept in ``g`` for the
+    layer below; then ``δˡ = gˡ ⊙ f'(zˡ)``, ``da`` holding ``f'(zˡ)``.
+    ``g[k, i] = Σⱼ w_next[j, i] delta_next[k, j] (+ g_next[k, i] or Σⱼ P[j, i] g_next[k, j])``.
     """
     m, n = delta.shape
     zero = delta.dtype.type(0.0)
     for k in range(m):
         gk = g[k]
         for i in range(n):
-            gk[i] = g_next[k, i] if skip else zero
+            gk[i] = g_next[k, i] if skip == 1 else zero
+        if skip == 2:
+            for j in range(p_next.shape[0]):
+                gn = g_next[k, j]
+                pj = p_next[j]
+                for i in range(n):
+                    gk[i] += gn * pj[i]
         for j in range(w_next.shape[0]):
             d = delta_next[k, j]
             wj = w_next[j]
@@ -593,6 +629,7 @@ def backpropagate_errors(params, model, y, rows, ws):
             unit_view(gbuf, sizes, units, l, m),
             unit_view(gbuf, sizes, units, l + 1, m),
             residual[l + 1],
+            projection_view(params, sizes, offsets, l + 1) if residual[l + 1] == 2 else w_next,
         )
         if bn[l]:
             gamma, _ = norm_views(params, sizes, offsets, l)
@@ -610,13 +647,19 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``.
     """
-    sizes, offsets, units, _, _, _, _, bn, _ = model
-    _, abuf, dbuf, _, own, coef, _, _, _, nbuf = ws
+    sizes, offsets, units, _, _, _, residual, bn, _ = model
+    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
         out_w, out_b = layer_views(out, sizes, offsets, l)
         accumulate_bias_gradient(delta, out_b, scale)
+        if residual[l] == 2:  # ∂C/∂P = Σₖ gˡ[k] (aˡ⁻¹[k])ᵀ
+            big = m * out_w.size >= threads_from
+            accumulate_weight_gradient(
+                unit_view(gbuf, sizes, units, l, m), unit_view(abuf, sizes, units, l - 1, m),
+                own[:m], projection_view(out, sizes, offsets, l), scale, coef, big,
+            )  # fmt: skip
         if bn[l]:
             out_gamma, out_beta = norm_views(out, sizes, offsets, l)
             for j in range(sizes[l]):

@@ -166,8 +166,9 @@ class Network:
         predictions use running statistics gathered in training.
     residual : bool or sequence of bool
         Residual connections: a hidden layer ``l`` with one adds its input to its output,
-        ``aˡ = f(zˡ) + aˡ⁻¹``, so the gradient reaches the layers below undiminished. ``True``
-        gives one to every hidden layer whose input is a hidden layer of the same width; a
+        ``aˡ = f(zˡ) + aˡ⁻¹`` (``+ P aˡ⁻¹``, with a learnt projection ``P`` in ``params``,
+        where the widths differ), so the gradient reaches the layers below undiminished.
+        ``True`` gives one to every hidden layer but the first (whose input is the data); a
         sequence sets them one per hidden layer.
     threads : int or None
         Threads for this network's compiled calls (Numba's thread count is set for the call
@@ -236,23 +237,21 @@ class Network:
             alpha if alpha is not None else _DEFAULT_ALPHA.get(name, 0.0)
             for name in self.activations
         ]
-        # Residual connections, per hidden layer: aˡ = f(zˡ) + aˡ⁻¹ (widths must match).
+        # Residual connections, per hidden layer after the first: aˡ = f(zˡ) + aˡ⁻¹ where the
+        # widths match, aˡ = f(zˡ) + P aˡ⁻¹ (a learnt projection P) where they do not.
         if isinstance(residual, bool | np.bool_):
-            skips = [bool(residual) and l > 1 and self.sizes[l] == self.sizes[l - 1]
-                     for l in range(1, n_hidden + 1)]  # fmt: skip
+            skips = [bool(residual) and l > 1 for l in range(1, n_hidden + 1)]
         else:
             skips = list(residual)
             if len(skips) != n_hidden or not all(isinstance(r, bool | np.bool_) for r in skips):
                 raise ValueError(
                     f"residual: expected True/False or {n_hidden} booleans (one per hidden layer)"
                 )
-            for l, skip in enumerate(skips, start=1):
-                if skip and (l == 1 or self.sizes[l] != self.sizes[l - 1]):
-                    raise ValueError(
-                        f"residual[{l - 1}]: a residual connection needs a hidden layer whose "
-                        f"input is another hidden layer of the same width, not {self.sizes[l - 1]}"
-                        f" → {self.sizes[l]}"
-                    )
+            if skips and skips[0]:
+                raise ValueError(
+                    "residual[0]: the first hidden layer's input is the data, not a hidden layer; "
+                    "it cannot have a residual connection"
+                )
         self.residual = tuple(bool(r) for r in skips)
         if not isinstance(batch_norm, bool | np.bool_):
             raise TypeError(f"batch_norm: expected True or False, got {batch_norm!r}")
@@ -266,8 +265,15 @@ class Network:
         layers = range(1, len(self.sizes))
         self._sizes = np.array(self.sizes, dtype=np.int64)
         bn = [self.batch_norm and l < len(self.sizes) - 1 for l in layers]
+        # 0: no skip, 1: identity skip, 2: projected skip (its P follows the biases).
+        skip_kinds = [
+            0 if l > n_hidden or not self.residual[l - 1]
+            else (1 if self.sizes[l] == self.sizes[l - 1] else 2)
+            for l in layers
+        ]  # fmt: skip
         counts = [
-            self.sizes[l] * self.sizes[l - 1] + self.sizes[l] * (3 if bn[l - 1] else 1)
+            self.sizes[l] * self.sizes[l - 1] * (2 if skip_kinds[l - 1] == 2 else 1)
+            + self.sizes[l] * (3 if bn[l - 1] else 1)
             for l in layers
         ]
         self._offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
@@ -283,7 +289,7 @@ class Network:
             acts,
             np.array([0.0, *alphas], dtype=self.dtype),
             np.int64(self.cost.code),
-            np.array([False, *self.residual, False], dtype=np.bool_),
+            np.array([0, *skip_kinds], dtype=np.int64),
             np.array([False, *bn], dtype=np.bool_),
             self._bn_stats,
         )
@@ -303,6 +309,16 @@ class Network:
         ):
             b[...] = b0 if self.bias_init == "gaussian" else 0.0
             w[...] = w0
+        #: Projections ``P`` of the residual connections between unequal widths, by layer
+        #: index (1-based), views into ``params``; drawn N(0, 1/n_in).
+        self.projections = {}
+        for l, kind in enumerate(skip_kinds, start=1):
+            if kind == 2:
+                n_out, n_in = self.sizes[l], self.sizes[l - 1]
+                start = int(self._offsets[l - 1]) + n_out * n_in + n_out
+                view = self.params[start : start + n_out * n_in].reshape(n_out, n_in)
+                view[...] = self._rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
+                self.projections[l] = view
         #: ``γ`` and ``β`` of each batch-normalised (hidden) layer, views into ``params``.
         self.gammas, self.betas = [], []
         for l in range(1, len(self.sizes) - 1 if self.batch_norm else 1):

@@ -84,8 +84,9 @@ def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.
     BP1 ``δᴸ = ∇ₐC ⊙ f'(zᴸ)`` (with the full Jacobian for softmax); BP2
     ``δˡ = ((wˡ⁺¹)ᵀδˡ⁺¹) ⊙ f'(zˡ)``; BP3 ``∂C/∂bˡ = δˡ``; BP4 ``∂C/∂wˡ = δˡ(aˡ⁻¹)ᵀ``.
     ``activations`` names each layer's function (all sigmoid by default). ``residual[l]``
-    makes layer ``l`` (0-based over the weight matrices) add its input to its output; then
-    ``∂C/∂aˡ⁻¹`` gets ``∂C/∂aˡ`` directly as well as through ``wˡ``.
+    makes layer ``l`` (0-based over the weight matrices) add its input to its output: ``True``
+    as it is, a matrix ``P`` projected (``+ P aˡ⁻¹``); then ``∂C/∂aˡ⁻¹`` gets ``∂C/∂aˡ``
+    (or ``Pᵀ ∂C/∂aˡ``) directly as well as through ``wˡ``.
     """
     weights = [np.asarray(w, dtype=np.float64) for w in weights]
     biases = [np.asarray(b, dtype=np.float64) for b in biases]
@@ -96,7 +97,10 @@ def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.
     for w, b, name, skip in zip(weights, biases, names, skips, strict=True):
         z = w @ a + b
         zs.append(z)
-        a = activation(name, z, alpha) + (a if skip else 0.0)
+        if isinstance(skip, np.ndarray):
+            a = activation(name, z, alpha) + skip @ a
+        else:
+            a = activation(name, z, alpha) + (a if skip else 0.0)
         outs.append(a)
     y = np.asarray(y, dtype=np.float64)
     deltas = [None] * len(weights)
@@ -104,7 +108,9 @@ def backprop(weights, biases, x, y, activations=None, cost="quadratic", alpha=0.
     grad_a = None  # ∂C/∂a of the layer above, kept for a skip over it
     for l in range(len(weights) - 2, -1, -1):
         g = weights[l + 1].T @ deltas[l + 1]
-        if skips[l + 1]:
+        if isinstance(skips[l + 1], np.ndarray):
+            g = g + skips[l + 1].T @ grad_a
+        elif skips[l + 1]:
             g = g + grad_a
         grad_a = g
         deltas[l] = g * derivative(names[l], zs[l], alpha)

@@ -87,26 +87,30 @@ def test_greedy_pretraining_learns_to_reconstruct_and_gives_a_better_start():
 
 
 def residual_problem(dtype="float64", activation="tanh"):
+    """Two identity skips (8 → 8) and a projected one (8 → 5)."""
     rng = np.random.default_rng(3)
-    net = Network([6, 8, 8, 8, 3], activation=activation, residual=True, cost="log_likelihood",
-                  init="he", seed=4, dtype=dtype)  # fmt: skip
+    net = Network([6, 8, 8, 8, 5, 3], activation=activation, residual=True,
+                  cost="log_likelihood", init="he", seed=4, dtype=dtype)  # fmt: skip
     X = rng.standard_normal((11, 6)).astype(dtype)
     Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, 11)]
     return net, X, Y
 
 
-def test_residual_true_links_every_same_width_hidden_layer():
+def test_residual_true_links_every_hidden_layer_after_the_first():
     net = Network([6, 8, 8, 5, 5, 3], residual=True)
-    assert net.residual == (False, True, False, True)
-    assert "residual=[False, True, False, True]" in repr(net)
+    assert net.residual == (False, True, True, True)
+    assert list(net.projections) == [3]  # 8 → 5 is projected; 8 → 8 and 5 → 5 are not
+    assert net.projections[3].shape == (5, 8)
+    assert "residual=[False, True, True, True]" in repr(net)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid"])
 def test_residual_network_matches_reference(activation):
     net, X, Y = residual_problem(activation=activation)
     trace = net._trace(X, Y)
+    skips = [net.projections.get(l, r) for l, r in enumerate(net.residual, start=1)]
     ref = naive.batch(net.weights, net.biases, X, Y, activations=list(net.activations),
-                      cost="log_likelihood", residual=[*net.residual, False])  # fmt: skip
+                      cost="log_likelihood", residual=[*skips, False])  # fmt: skip
     for key in ("activations", "deltas", "nabla_b", "nabla_w"):
         for got, want in zip(trace[key], ref[key], strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
@@ -137,7 +141,7 @@ def test_residual_networks_save_and_load(tmp_path):
     assert loaded.feedforward(X).tobytes() == net.feedforward(X).tobytes()
 
 
-@pytest.mark.parametrize("residual", [[True, False], [False, True], [True], "yes"])
+@pytest.mark.parametrize("residual", [[True, False], [True], "yes", [False, 1]])
 def test_impossible_residual_connections_are_refused(residual):
     with pytest.raises(ValueError, match=r"^residual"):
         Network([6, 8, 5, 3], residual=residual)
