@@ -732,7 +732,8 @@ def train_epoch(
     ``backup`` is empty for a normal epoch. To find where an epoch went non-finite, the caller
     replays it (same order, same seed) with a ``backup`` the size of ``params``: each step is
     then checked, and at the first non-finite one the parameters go back to their values
-    before it and its mini-batch's index is returned. Returns -1 otherwise.
+    before it and its mini-batch's index and first non-finite layer are returned; ``(-1, -1)``
+    otherwise.
     """
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
@@ -748,9 +749,10 @@ def train_epoch(
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
         if backup.size and not all_finite(params):
+            layer = first_non_finite_layer(params, model)
             params[:] = backup
-            return batch
-    return -1
+            return batch, layer
+    return -1, -1
 
 
 # --- optimisers and gradient clipping (the general training path) -----------------------
@@ -847,7 +849,7 @@ def train_epoch_general(
     gradient, clipped (``clip = (max_norm, max_value)``), then ``optimizer_step``. ``t0`` is
     the number of steps taken before this epoch. Returns the number of steps after it and, as
     ``train_epoch`` (whose ``backup`` replay this shares, with ``state_backup`` for the
-    optimiser's state), the index of the first non-finite mini-batch or -1.
+    optimiser's state), the first non-finite mini-batch and layer, or -1 and -1.
     """
     n = order.shape[0]
     t = t0
@@ -869,10 +871,21 @@ def train_epoch_general(
         t += 1
         optimizer_step(params, grad, state, optimizer, eta, hyper, t)
         if backup.size and not all_finite(params):
+            layer = first_non_finite_layer(params, model)
             params[:] = backup
             state[:] = state_backup
-            return t - 1, batch
-    return t, -1
+            return t - 1, batch, layer
+    return t, -1, -1
+
+
+@kernel()
+def first_non_finite_layer(params, model):
+    """The first layer (1-based) whose parameters are not all finite, or -1."""
+    sizes, offsets, _, _, _, _, _, _, _ = model
+    for l in range(1, sizes.shape[0]):
+        if not all_finite(params[offsets[l - 1] : offsets[l]]):
+            return l
+    return -1
 
 
 @kernel()

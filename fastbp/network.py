@@ -1041,7 +1041,8 @@ class Network:
         steps = 0 if not general else self._optimizer[2]
 
         def run_epoch(order, mask_seed, t0, backup, state_backup):
-            """One compiled epoch; ``(steps, index of the first non-finite mini-batch or -1)``."""
+            """One compiled epoch: ``(steps, first non-finite mini-batch, its first non-finite
+            layer)``, the last two -1 when all is finite (always, without ``backup``)."""
             with _numba_threads(threads) as n_threads:
                 threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
                 if general:
@@ -1050,11 +1051,11 @@ class Network:
                         dropout, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
                         threads_from, backup.ravel(), state_backup,
                     )  # fmt: skip
-                failed = _kernels.train_epoch(
+                failed, layer = _kernels.train_epoch(
                     self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                     dropout, mask_seed, ws, threads_from, backup.ravel(),
                 )  # fmt: skip
-                return 0, failed
+                return 0, failed, layer
 
         for epoch in range(first_epoch, epochs):
             rng_before = rng.bit_generator.state
@@ -1071,7 +1072,7 @@ class Network:
             recorded = False
             n_recorded = len(history["epoch"])
             try:
-                steps, _ = run_epoch(order, mask_seed, steps, no_backup, no_backup)
+                steps, _, _ = run_epoch(order, mask_seed, steps, no_backup, no_backup)
                 seconds = time.perf_counter() - start
                 if not _all_finite(self.params):
                     self.params[...] = last_good
@@ -1084,14 +1085,15 @@ class Network:
                         )
                     # Replay the epoch (same order, same masks) checking every step, to name
                     # the mini-batch and keep the parameters from just before it.
-                    steps, failed = run_epoch(
+                    steps, failed, layer = run_epoch(
                         order, mask_seed, steps_before, np.empty_like(self.params),
                         np.empty_like(state) if general else no_backup,
                     )  # fmt: skip
                     if general:
                         self._optimizer = (name, state, int(steps))
                     raise FloatingPointError(
-                        f"epoch {epoch}, mini-batch {failed}: training produced non-finite "
+                        f"epoch {epoch}, mini-batch {failed}, layer {layer}: training produced "
+                        "non-finite "
                         f"parameters (lr={lr} may be too large); the parameters are the last "
                         "finite ones, from before that mini-batch"
                     )

@@ -431,7 +431,7 @@ def test_non_finite_training_names_the_mini_batch_and_keeps_the_last_finite_step
     X = np.array([[1.0, 0.0], [1e300, 1e300], [0.0, 1.0]])
     net = network()
     y = np.array([net.feedforward(X[0])[0], 0.0, 1.0])
-    with pytest.raises(FloatingPointError, match="epoch 0, mini-batch 1"):
+    with pytest.raises(FloatingPointError, match="epoch 0, mini-batch 1, layer 1:"):
         net.fit(X, y, epochs=2, batch_size=1, lr=1e12, shuffle=False, optimizer=optimizer)
     one_step = network()
     one_step.fit(X[:1], y[:1], epochs=1, batch_size=1, lr=1e12, optimizer=optimizer)
