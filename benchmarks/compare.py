@@ -84,9 +84,9 @@ systems), PyTorch with ``torch.set_num_threads(1)``, JAX by creating its CPU cli
 process may use one CPU only (``os.sched_setaffinity``, Linux), so that XLA sizes its thread
 pool to one thread (JAX 0.10 ignores ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false``: it still
 ran on both cores of a 2-core machine). fastbp is left at its own default unless
-``--fastbp-threads`` is given: this script never sets environment variables that fastbp (Numba,
-and SciPy's BLAS, which Numba calls) would read. ``--threads 0`` leaves every peer at its
-library default (``--threads N`` above 1 leaves JAX at its default, all CPUs). The cpu/wall
+``--fastbp-threads`` is given: this script never sets environment variables that Numba would
+read. ``--threads 0`` leaves every peer at its library default (``--threads N`` above 1
+leaves JAX at its default, all CPUs). The cpu/wall
 column shows what each system really used.
 
 Read the numbers as medians and ratios from one run on one machine: on a shared machine the
@@ -1066,7 +1066,6 @@ def git_revision(root: Path) -> str:
 def machine_info(args, peers: dict[str, Any], threads: dict[str, str]) -> dict[str, Any]:
     import numba
     import numpy as np
-    import scipy
 
     import fastbp
 
@@ -1082,7 +1081,6 @@ def machine_info(args, peers: dict[str, Any], threads: dict[str, str]) -> dict[s
         "usable_cpus": usable,
         "fastbp": f"{fastbp.__version__} ({git_revision(Path(__file__).resolve().parent.parent)})",
         "numpy": f"{np.__version__} (BLAS: {blas_name(np)})",
-        "scipy": f"{scipy.__version__} (BLAS: {blas_name(scipy)}, used by Numba's np.dot)",
         "numba": f"{numba.__version__} (threading layer pool: {numba.config.NUMBA_NUM_THREADS})",
     }
     for name, module in peers.items():
@@ -1110,7 +1108,7 @@ def thread_settings(
     fastbp = (
         f"{args.fastbp_threads} (via {option})"
         if args.fastbp_threads is not None
-        else f"its default (Numba {numba.get_num_threads()}, SciPy's BLAS {blas_count('scipy')})"
+        else f"its default (Numba {numba.get_num_threads()}; fastbp calls no BLAS)"
     )
     settings = {"fastbp": fastbp, "numpy BLAS": blas_count("numpy")}
     if peers.get("torch") is not None:
@@ -1286,10 +1284,9 @@ def print_targets(checks: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import_fastbp()
-    # NumPy's BLAS and SciPy's (the one Numba's np.dot calls) start their worker threads when
-    # they load: before the one-CPU window of import_jax, so that fastbp's keep every CPU.
+    # NumPy's BLAS starts its worker threads when it loads: before the one-CPU window of
+    # import_jax, so that they keep every CPU.
     import numpy  # noqa: F401
-    import scipy.linalg.cython_blas  # noqa: F401
 
     jax, jax_threads = import_jax(args.threads) if "jax" in args.systems else (None, "")
 
