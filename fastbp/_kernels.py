@@ -23,6 +23,8 @@ passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import prange
 
@@ -63,7 +65,7 @@ def sigmoid_and_prime(z):
     σ rounds to 1 (the product form loses it to the cancellation in ``1 − σ``).
     """
     one = type(z)(1.0)
-    e = np.exp(-np.abs(z))
+    e = math.exp(-abs(z))
     d = one + e
     s = one / d if z >= 0 else e / d
     return s, e / (d * d)
@@ -75,7 +77,8 @@ def activation_and_derivative(z, kind, alpha):
 
     - sigmoid: see ``sigmoid_and_prime``;
     - tanh: with ``e = e^(−2|z|)``, tanh z = sign(z)(1 − e)/(1 + e) and
-      tanh' z = 1 − tanh² z = 4e/(1 + e)² (no cancellation where tanh rounds to ±1);
+      tanh' z = 1 − tanh² z = 4e/(1 + e)² (no cancellation where tanh rounds to ±1), with
+      ``1 − e`` taken as ``−expm1(−2|z|)`` (no cancellation near 0 either);
     - ReLU: ``max(z, 0)``, derivative 1 for z > 0 else 0;
     - leaky ReLU: ``z`` for z > 0 else ``α z``; derivative 1 or ``α``;
     - ELU: ``z`` for z > 0 else ``α (eᶻ − 1)`` (``expm1``); derivative 1 or ``α eᶻ``;
@@ -87,10 +90,11 @@ def activation_and_derivative(z, kind, alpha):
     if kind == SIGMOID:
         return sigmoid_and_prime(z)
     if kind == TANH:
-        e = np.exp(-2 * np.abs(z))
-        d = one + e
-        t = (one - e) / d
-        return (t if z >= 0 else -t), 4 * e / (d * d)
+        two = one + one
+        em = math.expm1(-two * abs(z))  # e − 1, exact near z = 0 where 1 − e cancels
+        d = two + em
+        t = -em / d
+        return (t if z >= 0 else -t), two * two * (one + em) / (d * d)
     if kind == RELU:
         return (z, one) if z > 0 else (zero, zero)
     if kind == LEAKY_RELU:
@@ -98,7 +102,7 @@ def activation_and_derivative(z, kind, alpha):
     if kind == ELU:
         if z > 0:
             return z, one
-        return alpha * np.expm1(z), alpha * np.exp(z)
+        return alpha * math.expm1(z), alpha * math.exp(z)
     if kind == LINEAR:
         return z, one
     return (one if z > 0 else zero), zero  # STEP

@@ -11,6 +11,7 @@ any kernel runs, so the parameters are left exactly as they were.
 
 from __future__ import annotations
 
+import importlib.util
 import numbers
 import os
 import time
@@ -144,6 +145,30 @@ def _check_choice(value: Any, name: str, choices: Any) -> str:
     return value
 
 
+def _cuda_kernels() -> Any:
+    """``fastbp._cuda``, imported on first use, or a ``RuntimeError`` that says what this
+    machine lacks to run CUDA kernels."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # a Numba without its CUDA target, and no numba-cuda
+        raise RuntimeError(
+            f"device='cuda': Numba's CUDA target cannot be imported ({exc}); install it with "
+            "pip install 'fastbp[cuda]'"
+        ) from exc
+    if not cuda.is_available():
+        hint = "" if importlib.util.find_spec("numba_cuda") else (
+            "; the GPU support is installed with pip install 'fastbp[cuda]'"
+        )  # fmt: skip
+        raise RuntimeError(
+            "device='cuda': no usable NVIDIA GPU (numba.cuda.is_available() is False: no GPU, "
+            f"or no NVIDIA driver){hint}. NUMBA_ENABLE_CUDASIM=1, set before Numba is "
+            "imported, runs the CUDA kernels on Numba's simulator instead (slow: for tests)"
+        )
+    from . import _cuda
+
+    return _cuda
+
+
 class Network:
     """A feed-forward network of sigmoid neurons trained by backpropagation.
 
@@ -174,6 +199,10 @@ class Network:
         Threads for this network's compiled calls (Numba's thread count is set for the call
         and restored after it); None uses Numba's current setting. Results are bitwise the
         same whatever the thread count.
+    device : {"cpu", "cuda"}
+        Where ``fit``, ``predict``, ``evaluate``, ``gradients`` and ``gradient_norms`` compute:
+        the CPU kernels of ``fastbp._kernels``, or the ``@cuda.jit`` kernels of
+        ``fastbp._cuda`` on an NVIDIA GPU (``pip install "fastbp[cuda]"``; see ``to``).
 
     Attributes
     ----------
@@ -205,6 +234,7 @@ class Network:
         seed: int | None = None,
         dtype: str = "float32",
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
@@ -327,6 +357,38 @@ class Network:
             self.betas.append(self.params[end - n : end])
             self.gammas[-1][...] = 1
             self.betas[-1][...] = 0
+        self.device = "cpu"
+        self.to(device)
+
+    # --- device ------------------------------------------------------------------------
+
+    def to(self, device: str) -> Network:
+        """Compute on ``device`` from now on: ``"cpu"`` or ``"cuda"`` (an NVIDIA GPU). Returns
+        the network itself.
+
+        ``params`` stays the one copy of the parameters that save, load, ``weights`` and
+        ``biases`` see, so moving is exact both ways. On ``"cuda"`` a ``fit`` call copies the
+        data, the parameters and the optimiser's state to the GPU once and runs every
+        mini-batch there; ``params`` receives the parameters after each epoch. Raises
+        ``RuntimeError`` saying what is missing when this machine cannot run CUDA kernels,
+        and ``ValueError`` for what the GPU kernels do not implement (batch normalisation,
+        residual connections).
+        """
+        device = _check_choice(device, "device", ("cpu", "cuda"))
+        if device == "cuda":
+            if self.batch_norm or any(self.residual):
+                feature = "batch_norm" if self.batch_norm else "residual"
+                raise ValueError(
+                    f"device: {feature} is not implemented by the CUDA kernels; "
+                    "use device='cpu' for this network"
+                )
+            _cuda_kernels()
+        self.device = device
+        return self
+
+    def _gpu(self) -> Any:
+        """The CUDA kernels' module when this network computes on the GPU, else None."""
+        return _cuda_kernels() if self.device == "cuda" else None
 
     # --- structure ---------------------------------------------------------------------
 
@@ -341,6 +403,7 @@ class Network:
         activation = repr(hidden[0]) if len(hidden) == 1 else repr(list(self.activations[:-1]))
         skips = f"residual={list(self.residual)}, " if any(self.residual) else ""
         skips += "batch_norm=True, " if self.batch_norm else ""
+        skips += "device='cuda', " if self.device == "cuda" else ""
         return (
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
             f"cost='{self.cost.name}', {skips}dtype='{self.dtype.name}', "
@@ -485,6 +548,11 @@ class Network:
     def _feedforward(self, X: np.ndarray, name: str = "X") -> np.ndarray:
         """Outputs for the rows of ``X``; the kernel also checks, block by block while the
         rows are in cache, that ``X`` is finite (``name`` is the argument to blame)."""
+        gpu = self._gpu()
+        if gpu is not None:
+            if not _all_finite(X):
+                raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
+            return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
         with _numba_threads(self.threads):
@@ -622,6 +690,7 @@ class Network:
                 dtype=self.dtype.name,
                 seed=seed,
                 threads=self.threads,
+                device=self.device,
             )
             autoencoder.weights[0][...] = self.weights[l - 1]
             autoencoder.biases[0][...] = self.biases[l - 1]
@@ -635,6 +704,7 @@ class Network:
             encoder = Network(
                 self.sizes[l - 1 : l + 1], activation=[], output=self.activations[l - 1],
                 alpha=self.alpha, dtype=self.dtype.name, threads=self.threads,
+                device=self.device,
             )  # fmt: skip
             encoder.params[...] = autoencoder.params[: encoder.params.size]
             inputs = encoder.feedforward(inputs)
@@ -663,7 +733,10 @@ class Network:
 
     def _gradient_sum(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """``Σₓ ∇Cₓ`` over the rows of ``X``: in parallel slices, or, with batch norm (whose
-        statistics are the whole batch's), in one serial pass."""
+        statistics are the whole batch's), in one serial pass; or on the GPU."""
+        gpu = self._gpu()
+        if gpu is not None:
+            return gpu.gradient_sum(self.params, self._model, X, Y)
         if self.batch_norm:
             grad = np.zeros_like(self.params)
             rows = np.arange(X.shape[0], dtype=np.int64)
@@ -976,12 +1049,18 @@ class Network:
             )
         checkpoint_every = _check_positive_int(checkpoint_every, "checkpoint_every")
         rng = self._rng if seed is None else np.random.default_rng(seed)
+        gpu = self._gpu()
+        if gpu is not None and dropout > 0:
+            raise ValueError("dropout: not implemented by the CUDA kernels; use device='cpu'")
 
         n = X.shape[0]
-        ws = self._workspace(min(batch_size, n))
+        hyper = np.array([mu, beta1, beta2, eps], dtype=self.dtype)
+        if gpu is not None:
+            trainer = gpu.Trainer(self.params, self._model, X, Y, batch_size, general)
+        else:
+            ws = self._workspace(min(batch_size, n))
         if general:
             grad = np.empty_like(self.params)
-            hyper = np.array([mu, beta1, beta2, eps], dtype=self.dtype)
             if self._optimizer is None or self._optimizer[0] != optimizer:
                 self._optimizer = (optimizer, np.zeros((2, self.params.size), self.dtype), 0)
         order = np.arange(n, dtype=np.int64)
@@ -1043,6 +1122,11 @@ class Network:
         def run_epoch(order, mask_seed, t0, backup, state_backup):
             """One compiled epoch: ``(steps, first non-finite mini-batch, its first non-finite
             layer)``, the last two -1 when all is finite (always, without ``backup``)."""
+            if gpu is not None:
+                return trainer.epoch(
+                    self.params, state if general else None, order, OPTIMIZERS[optimizer], eta,
+                    hyper, l2, l1_over_n, clip, t0, check=backup.size > 0,
+                )  # fmt: skip
             with _numba_threads(threads) as n_threads:
                 threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
                 if general:
@@ -1103,7 +1187,10 @@ class Network:
                 history["seconds"].append(seconds)
                 history["lr"].append(float(eta))
                 for prefix, X_s, Y_s, labels_s in scored:
-                    out = self._feedforward(X_s)
+                    if gpu is not None:
+                        out = trainer.feedforward(self.params, X_s)
+                    else:
+                        out = self._feedforward(X_s)
                     predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
                     correct = int(np.sum(predicted == labels_s))
                     cost = self._mean_cost(out, Y_s) + self._penalty(lmbda, l1, X_s.shape[0])
@@ -1111,7 +1198,11 @@ class Network:
                     history[f"{prefix}_correct"].append(correct)
                     history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
                 if monitor_gradients:
-                    norms = self._speeds(self._gradient_sum(X[:probe], Y[:probe]) / probe)
+                    if gpu is not None:
+                        total = trainer.gradient_sum(self.params, probe)
+                    else:
+                        total = self._gradient_sum(X[:probe], Y[:probe])
+                    norms = self._speeds(total / probe)
                     previous = None
                     if history["grad_norm_b"]:
                         previous = {"bias": np.array(history["grad_norm_b"][-1])}
