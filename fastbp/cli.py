@@ -41,6 +41,7 @@ _ERRORS = (ValueError, TypeError, OSError, FloatingPointError)  # FileNotFoundEr
 _OPTIONS = {
     "sizes": "--sizes", "activation": "--activation", "output": "--output", "cost": "--cost",
     "init": "--init", "dtype": "--dtype", "threads": "--threads", "lr": "--eta",
+    "device": "--device",
     "epochs": "--epochs", "batch_size": "--batch-size", "lmbda": "--lmbda", "l1": "--l1",
     "dropout": "--dropout", "optimizer": "--optimizer", "momentum": "--momentum",
     "clip_norm": "--clip-norm", "clip_value": "--clip-value", "schedule": "--schedule",
@@ -276,6 +277,10 @@ def _run_training(args: argparse.Namespace) -> int:
         batch_norm=args.batch_norm,
         residual=args.residual,
     )
+    try:
+        net.to(args.device)
+    except RuntimeError as exc:  # no GPU or no numba-cuda: say what is missing, in one line
+        raise CommandError(f"--device {str(exc).partition(': ')[2]}") from exc
     print(f"fastbp {__version__}: {net}", file=out)
     print(f"{description}: {len(X)} training and {len(X_val)} validation images", file=out)
 
@@ -558,12 +563,30 @@ def _info(args: argparse.Namespace) -> int:
         ("threading layer", layer),
         ("Numba threads", f"{numba.get_num_threads()} (of {numba.config.NUMBA_NUM_THREADS})"),
         ("Numba cache", _numba_cache_dir()),
+        ("CUDA", _cuda_status()),
         ("MNIST data dir", f"{directory} ({'files found' if found else 'files not found'})"),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key + ':':<{width + 1}} {value}")
     return 0
+
+
+def _cuda_status() -> str:
+    """What ``--device cuda`` would run on."""
+    import numba
+
+    try:
+        from numba import cuda
+    except ImportError:
+        return "not installed (pip install 'fastbp[cuda]')"
+    if numba.config.ENABLE_CUDASIM:
+        return "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
+    if not cuda.is_available():
+        return "no usable NVIDIA GPU"
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else device.name
+    return f"{name} (compute capability {'.'.join(map(str, device.compute_capability))})"
 
 
 # --- the parser ----------------------------------------------------------------------------
@@ -627,6 +650,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--schedule", choices=["constant", "halve"], default="constant")
     fit.add_argument("--early-stopping", type=int, metavar="N", help="stop after N stale epochs")
     fit.add_argument("--threads", type=int, help="Numba threads (default: Numba's setting)")
+    fit.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="train on the CPU or on an NVIDIA GPU (cuda: pip install 'fastbp[cuda]')",
+    )
     fit.add_argument(
         "--monitor-gradients",
         action="store_true",

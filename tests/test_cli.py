@@ -279,6 +279,17 @@ def test_info(capsys):
     assert "threading layer:" in out and "Numba threads:" in out
     assert "Numba cache:" in out
     assert str(data_dir()) in out
+    assert "CUDA:" in out
+
+
+def test_train_on_a_missing_gpu_is_a_one_line_error(capsys, monkeypatch):
+    from numba import cuda
+
+    monkeypatch.setattr(cuda, "is_available", lambda: False)
+    status, _, err = run(capsys, "train", "--data", "mini", "--epochs", "1", "--device", "cuda")
+    assert status == 2
+    assert err.strip().count("\n") == 0
+    assert "--device no usable NVIDIA GPU" in err
 
 
 # --- errors --------------------------------------------------------------------------------
