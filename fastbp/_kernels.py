@@ -385,6 +385,7 @@ def batch_norm_forward(z, gamma, beta, h, inv, mean, var, mode):
     """
     m, n = z.shape
     eps = type(gamma[0])(1e-5)
+    mf = type(gamma[0])(m)  # an integer in float arithmetic would promote it to float64
     for j in range(n):
         if mode == 0:
             mu = mean[j]
@@ -393,13 +394,13 @@ def batch_norm_forward(z, gamma, beta, h, inv, mean, var, mode):
             mu = z[0, j] - z[0, j]
             for k in range(m):
                 mu += z[k, j]
-            mu /= m
+            mu /= mf
             v = mu - mu
             for k in range(m):
                 v += (z[k, j] - mu) * (z[k, j] - mu)
-            v /= m
+            v /= mf
             if mode == 2:
-                unbiased = v * m / (m - 1) if m > 1 else v
+                unbiased = v * mf / (mf - type(mf)(1.0)) if m > 1 else v
                 mean[j] += type(mu)(0.1) * (mu - mean[j])
                 var[j] += type(mu)(0.1) * (unbiased - var[j])
         iv = type(v)(1.0) / np.sqrt(v + eps)
@@ -419,6 +420,7 @@ def batch_norm_backward(delta, h, inv, gamma, sums):
     ``δ_z = (γ/(m √(σ² + ε))) (m δ − Σₖ δₖ − ẑ Σₖ δₖ ẑₖ)``.
     """
     m, n = delta.shape
+    mf = type(gamma[0])(m)
     for j in range(n):
         s_d = delta[0, j] - delta[0, j]
         s_dh = s_d
@@ -427,9 +429,9 @@ def batch_norm_backward(delta, h, inv, gamma, sums):
             s_dh += delta[k, j] * h[k, j]
         sums[0, j] = s_dh
         sums[1, j] = s_d
-        c = gamma[j] * inv[j] / m
+        c = gamma[j] * inv[j] / mf
         for k in range(m):
-            delta[k, j] = c * (m * delta[k, j] - s_d - h[k, j] * s_dh)
+            delta[k, j] = c * (mf * delta[k, j] - s_d - h[k, j] * s_dh)
 
 
 @kernel()
@@ -814,7 +816,7 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
     ``hyper = (μ, β₁, β₂, ε)``; ``state[0]`` holds ``v`` or ``m``, ``state[1]`` holds ``s``;
     ``t`` is the 1-based step number (Adam's bias correction).
     """
-    one = eta - eta + 1
+    one = type(eta)(1.0)
     mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     if optimizer == SGD:
         for i in range(params.shape[0]):
@@ -832,8 +834,8 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
             v[i] = new
     else:
         m, s = state[0], state[1]
-        c1 = one - beta1**t
-        c2 = one - beta2**t
+        c1 = one - beta1 ** type(eta)(t)
+        c2 = one - beta2 ** type(eta)(t)
         for i in range(params.shape[0]):
             g = grad[i]
             m[i] = beta1 * m[i] + (one - beta1) * g
@@ -857,7 +859,7 @@ def train_epoch_general(
     """
     n = order.shape[0]
     t = t0
-    one = eta - eta + 1
+    one = type(eta)(1.0)
     seed_generator(seed)
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
@@ -897,10 +899,11 @@ def all_finite(a):
     """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or
     ±∞ (a sum the compiler can vectorise, unlike a loop that stops at the first bad value)."""
     flat = a.ravel()
-    s = flat[0] * 0
+    zero = type(flat[0])(0.0)
+    s = flat[0] * zero
     for i in range(flat.shape[0]):
-        s += flat[i] * 0
-    return s == 0
+        s += flat[i] * zero
+    return s == zero
 
 
 @kernel(parallel=True)
@@ -920,7 +923,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
-            backward_pass(params, model, x, y, rows, ws, g, params[0] * 0)
+            backward_pass(params, model, x, y, rows, ws, g, type(params[0])(0.0))
 
 
 @kernel(parallel=True)
@@ -939,6 +942,6 @@ def feedforward(params, model, x, out, finite):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, params[0] * 0, 0)
+        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, type(params[0])(0.0), 0)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

@@ -531,3 +531,47 @@ def test_mnist_one_epoch_reaches_the_books_accuracy(mnist_book):
     net = Network([784, 30, 10], seed=1)
     net.fit(X, y, epochs=1, batch_size=10, lr=3.0)
     assert net.accuracy(X_test, y_test) >= 0.89
+
+
+def test_float32_kernels_do_no_float64_arithmetic():
+    # A literal of another type (``x * 0``, ``1 - a``, ``v / m`` with an integer ``m``) makes
+    # Numba compute in float64 and round back, silently slowing float32 code. Compile every
+    # entry point in float32 (in a fresh process, uncached, so LLVM IR can be read) and look
+    # for float → double conversions. The one allowed is in ``drop_out``, where Numba's
+    # generator draws a double and compares it with the dropout rate.
+    script = textwrap.dedent(
+        """
+        import collections, re
+        import numpy as np
+        from fastbp import Network, _kernels as K
+        X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
+        y = np.arange(20) % 3
+        for options in ({"optimizer": "adam", "clip_norm": 1.0}, {}, {"dropout": 0.2}):
+            net = Network([6, 5, 4, 3], seed=0, batch_norm=True)
+            net.fit(X, y, epochs=1, batch_size=5, lr=0.5, lmbda=0.1, l1=0.1, **options)
+            net.gradients(X, y)
+            net.predict(X)
+        net = Network([6, 5, 5, 3], seed=0, residual=True, activation="tanh")
+        net.fit(X, y, epochs=1, batch_size=5, lr=0.5)
+        net.gradients(X, y)
+        net.predict(X)
+        for name in ("train_epoch", "train_epoch_general", "feedforward", "batch_gradient",
+                     "backward_pass"):
+            kernel = getattr(K, name)
+            for signature in kernel.signatures:
+                if "float32" not in str(signature):
+                    continue
+                where = None
+                for line in kernel.inspect_llvm(signature).splitlines():
+                    if line.startswith("define"):
+                        found = re.search(r"_kernels\\d+([a-z_]+)", line)
+                        where = found.group(1) if found else "Numba's " + line[:60]
+                    if "fpext float" in line and "double" in line and where != "drop_out":
+                        print(name, where)
+        """
+    )
+    env = {**os.environ, "FASTBP_CACHE": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout == "", f"float64 arithmetic in float32 kernels:\n{result.stdout}"
