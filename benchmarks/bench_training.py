@@ -32,10 +32,13 @@ import numpy as np
 
 from .common import (
     DTYPES,
+    ETA,
     FASTBP_ROOT,
     FROM_CHECKOUT,
+    SEED,
     SIZES,
     THREADS,
+    Network,
     dataset,
     fit_epoch,
     network,
@@ -266,3 +269,33 @@ class Accuracy:
     def track_test_accuracy(self, data: str, config: str) -> float:
         fit_epoch(self.net, self.X, self.y, self.batch, {})
         return self.net.accuracy(self.X_test, self.y_test)
+
+
+class GpuEpoch:
+    """One epoch on an NVIDIA GPU, ``Network(sizes, device="cuda")``, data already on the GPU
+    (the ``seconds`` of the second epoch of a two-epoch ``fit``; the first compiles). Skipped
+    (``n/a``) without a GPU, and on Numba's CUDA simulator."""
+
+    params = (["mnist", "mini"], [("784-30-10", 10), ("784-1000-10", 1000)])
+    param_names = ("data", "sizes_batch")
+    warmup_time = 0.0
+    timeout = 600.0
+
+    def setup(self, data: str, sizes_batch: tuple[str, int]) -> None:
+        import numba
+
+        try:
+            from numba import cuda
+        except ImportError:
+            raise NotImplementedError("Numba's CUDA target is not installed") from None
+        if numba.config.ENABLE_CUDASIM or not cuda.is_available():
+            raise NotImplementedError("no CUDA GPU")
+        self.X, self.y, _, _ = dataset(data, "float32")
+
+    def track_epoch_seconds(self, data: str, sizes_batch: tuple[str, int]) -> float:
+        sizes, batch = sizes_batch
+        net = Network(list(widths(sizes)), seed=SEED, device="cuda")
+        history = net.fit(self.X, self.y, epochs=2, batch_size=batch, lr=ETA, seed=SEED)
+        return history["seconds"][1]
+
+    track_epoch_seconds.unit = "seconds"
