@@ -30,8 +30,8 @@ from . import _kernels
 from ._kernels import ADAM, MOMENTUM, NESTEROV, QUADRATIC, SGD, SOFTMAX
 
 #: Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs each GPU thread as a Python
-#: thread: there the blocks are made small, so that tests reach several blocks and partial
-#: tiles with tiny shapes in seconds. The code is the same.
+#: thread: there the blocks and chunks below are made small, so that tests reach several
+#: blocks, partial tiles and several chunks with tiny shapes in seconds. The code is the same.
 SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
 #: Side of the square tiles of the matrix kernels (threads per block: ``TILE²``).
 TILE = 4 if SIMULATOR else 16
@@ -45,7 +45,7 @@ PADDED = TILE + 1
 #: so the rounding, is the same on every GPU.
 REDUCE_BLOCKS = 4 if SIMULATOR else 64
 #: Largest number of rows ``feedforward`` and ``gradient_sum`` take in one pass.
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 8 if SIMULATOR else 8192
 
 
 def _device_function(cpu_kernel, **callees):
@@ -398,7 +398,7 @@ class DeviceNetwork:
 
     def _chunks(self, n: int):
         """``(start, buffers)`` for the chunks of ``CHUNK_ROWS`` rows of an ``n``-row matrix."""
-        if self.chunk is None:
+        if self.chunk is None or self.chunk.rows < min(CHUNK_ROWS, n):
             self.chunk = Buffers(self.sizes, min(CHUNK_ROWS, n), self.dtype)
         size = self.chunk.rows
         for start in range(0, n, size):
