@@ -978,7 +978,8 @@ class Network:
             Threads for this call (by default the network's ``threads``). A mini-batch's
             larger matrix products are shared out over them by neuron; small ones (under
             ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) stay on one thread, which is faster
-            there. The result is bitwise the same whatever the thread count.
+            there. The result is bitwise the same whatever the thread count. On
+            ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
 
         Returns
         -------
