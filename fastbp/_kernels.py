@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from . import _simd as simd
 from ._config import kernel
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
@@ -279,40 +280,48 @@ def workspace(sizes, units, capacity, like):
 def weighted_input_pair(w, b, a, rows, z, j0):
     """``z[:, j] = w[j] · a[rows] + b[j]`` for the neurons ``j0`` and ``j0 + 1``.
 
-    Two neurons × five samples per pass over the weight rows: ten running sums kept in vector
-    registers, each weight and input value loaded once for five or two products. A partial
-    block repeats its last sample (or neuron) and discards the repeats.
+    Two neurons × five samples per pass over the weight rows: ten running sums, each a SIMD
+    vector (``_simd``) over a chunk of the row, so each weight and input vector is loaded once
+    for five or two products; a row's last, partial chunk is a masked load, so a short row
+    (a 30-wide layer) is vectorised whole. The lanes are summed at the end. A partial block
+    repeats its last sample (or neuron) and discards the repeats.
     """
     n_out, n_in = w.shape
     m = rows.shape[0]
     j1 = min(j0 + 1, n_out - 1)
     w0 = w[j0]
     w1 = w[j1]
-    zero = w.dtype.type(0.0)
+    step = simd.lanes(w0)
     for k0 in range(0, m, 5):
         x0 = a[rows[k0]]
         x1 = a[rows[min(k0 + 1, m - 1)]]
         x2 = a[rows[min(k0 + 2, m - 1)]]
         x3 = a[rows[min(k0 + 3, m - 1)]]
         x4 = a[rows[min(k0 + 4, m - 1)]]
-        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = zero
-        for i in range(n_in):
-            v0 = w0[i]
-            v1 = w1[i]
-            s00 += v0 * x0[i]
-            s01 += v0 * x1[i]
-            s02 += v0 * x2[i]
-            s03 += v0 * x3[i]
-            s04 += v0 * x4[i]
-            s10 += v1 * x0[i]
-            s11 += v1 * x1[i]
-            s12 += v1 * x2[i]
-            s13 += v1 * x3[i]
-            s14 += v1 * x4[i]
+        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = simd.zeros(w0)
+        for i in range(0, n_in, step):
+            c = n_in - i
+            v0 = simd.load(w0, i, c)
+            v1 = simd.load(w1, i, c)
+            y = simd.load(x0, i, c)
+            s00 = simd.fma(s00, v0, y)
+            s10 = simd.fma(s10, v1, y)
+            y = simd.load(x1, i, c)
+            s01 = simd.fma(s01, v0, y)
+            s11 = simd.fma(s11, v1, y)
+            y = simd.load(x2, i, c)
+            s02 = simd.fma(s02, v0, y)
+            s12 = simd.fma(s12, v1, y)
+            y = simd.load(x3, i, c)
+            s03 = simd.fma(s03, v0, y)
+            s13 = simd.fma(s13, v1, y)
+            y = simd.load(x4, i, c)
+            s04 = simd.fma(s04, v0, y)
+            s14 = simd.fma(s14, v1, y)
         sums = ((s00, s10), (s01, s11), (s02, s12), (s03, s13), (s04, s14))
         for t in range(min(5, m - k0)):
-            z[k0 + t, j0] = sums[t][0] + b[j0]
-            z[k0 + t, j1] = sums[t][1] + b[j1]
+            z[k0 + t, j0] = simd.total(sums[t][0]) + b[j0]
+            z[k0 + t, j1] = simd.total(sums[t][1]) + b[j1]
 
 
 @kernel(parallel=True)
@@ -509,26 +518,59 @@ def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
     down; or ``(P)ᵀ gˡ⁺¹`` with a projection ``p_next``, ``skip`` 2), kept in ``g`` for the
     layer below; then ``δˡ = gˡ ⊙ f'(zˡ)``, ``da`` holding ``f'(zˡ)``.
     ``g[k, i] = Σⱼ w_next[j, i] delta_next[k, j] (+ g_next[k, i] or Σⱼ P[j, i] g_next[k, j])``.
+
+    Four samples × two SIMD vectors of ``g``'s row per pass over the rows of ``w_next``: eight
+    running sums in registers, each row chunk loaded once for four products, the sums added
+    in the order of ``j``; a row's last chunk is a masked load and store.
     """
     m, n = delta.shape
-    zero = delta.dtype.type(0.0)
-    for k in range(m):
-        gk = g[k]
-        for i in range(n):
-            gk[i] = g_next[k, i] if skip == 1 else zero
-        if skip == 2:
-            for j in range(p_next.shape[0]):
-                gn = g_next[k, j]
-                pj = p_next[j]
-                for i in range(n):
-                    gk[i] += gn * pj[i]
-        for j in range(w_next.shape[0]):
-            d = delta_next[k, j]
-            wj = w_next[j]
-            for i in range(n):
-                gk[i] += d * wj[i]
-        for i in range(n):
-            delta[k, i] = gk[i] * da[k, i]
+    step = simd.lanes(delta)
+    for k0 in range(0, m, 4):
+        k1 = min(k0 + 1, m - 1)
+        k2 = min(k0 + 2, m - 1)
+        k3 = min(k0 + 3, m - 1)
+        for i in range(0, n, 2 * step):
+            c = n - i
+            c2 = c - step
+            if skip == 1:
+                s00 = simd.load(g_next[k0], i, c)
+                s01 = simd.load(g_next[k0], i + step, c2)
+                s10 = simd.load(g_next[k1], i, c)
+                s11 = simd.load(g_next[k1], i + step, c2)
+                s20 = simd.load(g_next[k2], i, c)
+                s21 = simd.load(g_next[k2], i + step, c2)
+                s30 = simd.load(g_next[k3], i, c)
+                s31 = simd.load(g_next[k3], i + step, c2)
+            else:
+                s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = simd.zeros(delta)
+            # With a projection, first + Σⱼ P[j, i] g_next[k, j]; then + Σⱼ w[j, i] δ[k, j].
+            for term in range(0 if skip == 2 else 1, 2):
+                rows_w = p_next if term == 0 else w_next
+                coefs = g_next if term == 0 else delta_next
+                for j in range(rows_w.shape[0]):
+                    wj = rows_w[j]
+                    v0 = simd.load(wj, i, c)
+                    v1 = simd.load(wj, i + step, c2)
+                    d = coefs[k0, j]
+                    s00 = simd.fma(s00, d, v0)
+                    s01 = simd.fma(s01, d, v1)
+                    d = coefs[k1, j]
+                    s10 = simd.fma(s10, d, v0)
+                    s11 = simd.fma(s11, d, v1)
+                    d = coefs[k2, j]
+                    s20 = simd.fma(s20, d, v0)
+                    s21 = simd.fma(s21, d, v1)
+                    d = coefs[k3, j]
+                    s30 = simd.fma(s30, d, v0)
+                    s31 = simd.fma(s31, d, v1)
+            sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
+            for t in range(min(4, m - k0)):
+                k = k0 + t
+                simd.store(g[k], i, c, sums[t][0])
+                simd.store(g[k], i + step, c2, sums[t][1])
+                simd.store(delta[k], i, c, simd.mul(sums[t][0], simd.load(da[k], i, c)))
+                d2 = simd.mul(sums[t][1], simd.load(da[k], i + step, c2))
+                simd.store(delta[k], i + step, c2, d2)
 
 
 @kernel()
