@@ -39,6 +39,11 @@ PARALLEL_MIN_WORK = 1_000_000
 #: so every rounding, does not depend on the number of threads.
 BLOCK_ROWS = 64
 
+#: Rows shorter than this many values are "narrow": shorter than LLVM's vectorised loop over a
+#: row (16 float32 lanes × 4 interleaved vectors), which would leave them to its scalar
+#: remainder. Their kernels hold whole chunks of a row in SIMD registers instead (``_simd``).
+NARROW = 64
+
 
 # --- activations ----------------------------------------------------------------------------
 #
@@ -187,14 +192,16 @@ def perceptron_epoch(w, b, x, y, eta):
 # --- workspace ------------------------------------------------------------------------------
 #
 # Kernels that run a whole pass take ``ws``, a tuple of preallocated buffers, so that nothing
-# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf)``. ``zbuf``, ``abuf``,
+# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf, hbuf, ivbuf, nbuf,
+# tbuf)``. ``zbuf``, ``abuf``,
 # ``dbuf`` and ``pbuf`` hold ``z``, ``a``, ``δ`` and ``σ'(z)`` of every layer for up to
 # ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
 # mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
 # the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by; ``gbuf``
 # holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections); ``hbuf`` the
 # normalised ``ẑ`` of batch-normalised layers, ``ivbuf`` their ``1/√(σ² + ε)`` per neuron and
-# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``.
+# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``; ``tbuf`` room for
+# the transposed weights of the largest layer with short rows (``weighted_input_narrow``).
 
 
 @kernel()
@@ -257,8 +264,11 @@ def workspace(sizes, units, capacity, like):
     """Work buffers ``ws`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
     n_units = capacity * units[-1]
     widest = 0
+    narrow = 0
     for l in range(1, sizes.shape[0]):
         widest = max(widest, sizes[l])
+        if sizes[l - 1] < NARROW:
+            narrow = max(narrow, sizes[l - 1] * sizes[l])
     return (
         np.empty(n_units, dtype=like.dtype),
         np.empty(n_units, dtype=like.dtype),
@@ -270,6 +280,7 @@ def workspace(sizes, units, capacity, like):
         np.empty(n_units, dtype=like.dtype),
         np.empty(units[-1], dtype=like.dtype),
         np.empty((2, units[-1]), dtype=like.dtype),
+        np.empty(narrow, dtype=like.dtype),
     )
 
 
@@ -348,6 +359,71 @@ def weighted_input(w, b, a, rows, z, threaded):
     else:
         for p in range(n_pairs):
             weighted_input_pair(w, b, a, rows, z, 2 * p)
+
+
+@kernel()
+def weighted_input_chunks(wt, b, a, rows, z, j):
+    """``z[:, j : j + 2v] = wt[:, j : j + 2v]ᵀ a[rows] + b[j : j + 2v]`` (``v`` SIMD lanes).
+
+    Four samples × two SIMD vectors of neurons per pass over the rows of ``wt = wᵀ``: eight
+    running sums in registers, each ``wt`` chunk loaded once for four products, the input
+    values broadcast; the last chunk of a row is a masked load and store.
+    """
+    m = rows.shape[0]
+    n_in, n_out = wt.shape
+    step = simd.lanes(b)
+    c = n_out - j
+    c2 = c - step
+    for k0 in range(0, m, 4):
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        s00 = s10 = s20 = s30 = simd.load(b, j, c)
+        s01 = s11 = s21 = s31 = simd.load(b, j + step, c2)
+        for i in range(n_in):
+            wi = wt[i]
+            v0 = simd.load(wi, j, c)
+            v1 = simd.load(wi, j + step, c2)
+            s00 = simd.fma(s00, x0[i], v0)
+            s01 = simd.fma(s01, x0[i], v1)
+            s10 = simd.fma(s10, x1[i], v0)
+            s11 = simd.fma(s11, x1[i], v1)
+            s20 = simd.fma(s20, x2[i], v0)
+            s21 = simd.fma(s21, x2[i], v1)
+            s30 = simd.fma(s30, x3[i], v0)
+            s31 = simd.fma(s31, x3[i], v1)
+        sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
+        for t in range(min(4, m - k0)):
+            simd.store(z[k0 + t], j, c, sums[t][0])
+            simd.store(z[k0 + t], j + step, c2, sums[t][1])
+
+
+@kernel(parallel=True)
+def weighted_input_narrow(w, b, a, rows, z, scratch, threaded):
+    """``weighted_input`` for a layer of short rows (``n_in < NARROW``): ``z = w a + b``.
+
+    ``z[k, j] = b[j] + Σᵢ w[j, i] a[rows[k], i]``, the terms added in the order of ``i``.
+    The weights are first transposed into ``scratch`` (at least ``n_in · n_out`` values), so
+    that the products run along the neurons, whose rows of ``z`` are contiguous: no sum over
+    a short row is split into SIMD lanes to be added up at the end. With ``threaded`` the
+    chunks of neurons are shared out over the threads; each ``z[k, j]`` is computed whole by
+    one thread, in the same order whatever the thread count.
+    """
+    n_out, n_in = w.shape
+    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    for j in range(n_out):
+        wj = w[j]
+        for i in range(n_in):
+            wt[i, j] = wj[i]
+    width = 2 * simd.lanes(b)
+    n_chunks = (n_out + width - 1) // width
+    if threaded:
+        for p in prange(n_chunks):
+            weighted_input_chunks(wt, b, a, rows, z, p * width)
+    else:
+        for p in range(n_chunks):
+            weighted_input_chunks(wt, b, a, rows, z, p * width)
 
 
 @kernel()
@@ -448,16 +524,17 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     2: the mini-batch's and update the running ones); their ``z`` is then ``γ ẑ + β``.
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
-    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _ = ws
+    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
         z = unit_view(zbuf, sizes, units, l, m)
         threaded = m * w.size >= threads_from
-        if l == 1:
-            weighted_input(w, b, x, rows, z, threaded)
+        a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
+        if w.shape[1] < NARROW:
+            weighted_input_narrow(w, b, a_in, a_rows, z, tbuf, threaded)
         else:
-            weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
+            weighted_input(w, b, a_in, a_rows, z, threaded)
         if bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -620,6 +697,46 @@ def accumulate_weight_gradient_pair(delta, a, rows, out, scale, c, j0):
                 o0[i] += c00 * x0[i] + c01 * x1[i] + c02 * x2[i] + c03 * x3[i] + c04 * x4[i]
 
 
+@kernel()
+def accumulate_weight_gradient_quad(delta, a, rows, out, scale, j0):
+    """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the rows ``j0`` to ``j0 + 3``.
+
+    For short rows (fewer than ``NARROW`` values): four output rows × two SIMD vectors of the
+    row, summed over all the samples in eight registers, then added to ``out`` with one
+    multiply-add by ``scale`` (each output value is loaded and stored once per mini-batch).
+    A row's last chunk is a masked load and store; past the last row, rows are repeated and
+    their sums discarded.
+    """
+    m, n_out = delta.shape
+    n_in = out.shape[1]
+    j1 = min(j0 + 1, n_out - 1)
+    j2 = min(j0 + 2, n_out - 1)
+    j3 = min(j0 + 3, n_out - 1)
+    step = simd.lanes(out)
+    for i in range(0, n_in, 2 * step):
+        c = n_in - i
+        c2 = c - step
+        u00 = u01 = u10 = u11 = u20 = u21 = u30 = u31 = simd.zeros(out)
+        for k in range(m):
+            x = a[rows[k]]
+            dk = delta[k]
+            y = simd.load(x, i, c)
+            u00 = simd.fma(u00, dk[j0], y)
+            u10 = simd.fma(u10, dk[j1], y)
+            u20 = simd.fma(u20, dk[j2], y)
+            u30 = simd.fma(u30, dk[j3], y)
+            y = simd.load(x, i + step, c2)
+            u01 = simd.fma(u01, dk[j0], y)
+            u11 = simd.fma(u11, dk[j1], y)
+            u21 = simd.fma(u21, dk[j2], y)
+            u31 = simd.fma(u31, dk[j3], y)
+        sums = ((u00, u01), (u10, u11), (u20, u21), (u30, u31))
+        for t in range(min(4, n_out - j0)):
+            o = out[j0 + t]
+            simd.store(o, i, c, simd.fma(simd.load(o, i, c), scale, sums[t][0]))
+            simd.store(o, i + step, c2, simd.fma(simd.load(o, i + step, c2), scale, sums[t][1]))
+
+
 @kernel(parallel=True)
 def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     """BP4 summed over the mini-batch: ``out += scale · Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
@@ -630,6 +747,15 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     ``out`` are shared out over the threads; each row is owned by one, so nothing races and
     the result does not depend on the thread count.
     """
+    if out.shape[1] < NARROW:
+        n_quads = (out.shape[0] + 3) // 4
+        if threaded:
+            for q in prange(n_quads):
+                accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        else:
+            for q in range(n_quads):
+                accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        return
     n_pairs = (out.shape[0] + 1) // 2
     if threaded:
         for p in prange(n_pairs):
@@ -649,7 +775,7 @@ def backpropagate_errors(params, model, y, rows, ws):
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
     sizes, offsets, units, acts, _, cost, residual, bn, _ = model
-    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf = ws
+    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf, _ = ws
     m = rows.shape[0]
     last = sizes.shape[0] - 1
     output_error(
@@ -690,7 +816,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     ``ws``. ``out`` has the layout of ``params``.
     """
     sizes, offsets, units, _, _, _, residual, bn, _ = model
-    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf = ws
+    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
@@ -852,7 +978,7 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
     ``hyper = (μ, β₁, β₂, ε)``; ``state[0]`` holds ``v`` or ``m``, ``state[1]`` holds ``s``;
     ``t`` is the 1-based step number (Adam's bias correction).
     """
-    one = eta - eta + 1
+    one = type(eta)(1.0)
     mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
     if optimizer == SGD:
         for i in range(params.shape[0]):
@@ -870,8 +996,8 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
             v[i] = new
     else:
         m, s = state[0], state[1]
-        c1 = one - beta1**t
-        c2 = one - beta2**t
+        c1 = one - type(eta)(beta1**t)
+        c2 = one - type(eta)(beta2**t)
         for i in range(params.shape[0]):
             g = grad[i]
             m[i] = beta1 * m[i] + (one - beta1) * g
@@ -895,7 +1021,7 @@ def train_epoch_general(
     """
     n = order.shape[0]
     t = t0
-    one = eta - eta + 1
+    one = type(eta)(1.0)
     seed_generator(seed)
     for batch, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
