@@ -11,6 +11,10 @@ A ``Vector`` lives in registers (its LLVM type is ``<lanes x float>``); nothing 
 allocates. Each lane is computed by the same operations in the same order whatever its
 position, so results do not depend on where a chunk starts. On a CPU without AVX-512 LLVM
 splits each vector into narrower ones: slower, same results.
+
+Numba's cache checks only the source file of each cached kernel: after editing this module,
+clear the cache (``NUMBA_CACHE_DIR``, or the ``__pycache__`` folders) or touch ``_kernels.py``,
+or the kernels keep the old code.
 """
 
 from __future__ import annotations
@@ -163,30 +167,6 @@ def fma(typingctx, acc, x, y):
 
 
 @intrinsic
-def mul(typingctx, x, y):
-    """``x · y`` lane by lane (``y`` may be a scalar)."""
-    if not isinstance(x, Vector) or y not in (x, x.dtype):
-        raise TypeError(f"mul({x}, {y}): expected a Vector and a Vector or scalar")
-
-    def codegen(context, builder, sig, args):
-        return builder.fmul(args[0], _operand(builder, context, sig.args[1], args[1], x.lanes))
-
-    return x(x, y), codegen
-
-
-@intrinsic
-def add(typingctx, x, y):
-    """``x + y`` lane by lane."""
-    if not isinstance(x, Vector) or y != x:
-        raise TypeError(f"add({x}, {y}): expected two Vectors of one type")
-
-    def codegen(context, builder, sig, args):
-        return builder.fadd(args[0], args[1])
-
-    return x(x, y), codegen
-
-
-@intrinsic
 def total(typingctx, v):
     """The sum of the lanes of ``v``, as a pairwise tree (halves added, then quarters, ...)."""
     if not isinstance(v, Vector):
@@ -224,3 +204,132 @@ def lanes(typingctx, like):
         return ir.IntType(64)(n)
 
     return types.intp(like), codegen
+
+
+def _binary(name, doc, op):
+    """An intrinsic ``name(x, y)``: ``op`` lane by lane, ``x`` a Vector, ``y`` one or a scalar."""
+
+    def typer(typingctx, x, y):
+        if not isinstance(x, Vector) or y not in (x, x.dtype):
+            raise TypeError(f"{name}({x}, {y}): expected a Vector and a Vector or scalar")
+
+        def codegen(context, builder, sig, args):
+            b = _operand(builder, context, sig.args[1], args[1], x.lanes)
+            return op(builder, args[0], b)
+
+        return x(x, y), codegen
+
+    typer.__name__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+add = _binary(
+    "add", "``x + y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fadd(x, y)
+)
+mul = _binary(
+    "mul", "``x · y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fmul(x, y)
+)
+div = _binary(
+    "div", "``x / y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fdiv(x, y)
+)
+
+
+@intrinsic
+def rdiv(typingctx, x, y):
+    """``x / y`` lane by lane for a scalar ``x`` and a Vector ``y``."""
+    if not isinstance(y, Vector) or x != y.dtype:
+        raise TypeError(f"rdiv({x}, {y}): expected a scalar and a Vector of its type")
+
+    def codegen(context, builder, sig, args):
+        return builder.fdiv(_splat(builder, args[0], y.lanes), args[1])
+
+    return y(x, y), codegen
+
+
+@intrinsic
+def where_nonnegative(typingctx, z, a, b):
+    """Lane by lane, ``a`` where ``z ≥ 0`` and ``b`` elsewhere (NaN lanes of ``z`` take ``b``)."""
+    if not (isinstance(z, Vector) and a == z and b == z):
+        raise TypeError(f"where_nonnegative({z}, {a}, {b}): expected three Vectors of one type")
+
+    def codegen(context, builder, sig, args):
+        zero = ir.Constant(args[0].type, None)
+        return builder.select(builder.fcmp_ordered(">=", args[0], zero), args[1], args[2])
+
+    return z(z, a, b), codegen
+
+
+@intrinsic
+def exp_negative_abs(typingctx, v):
+    """``e^(−|v|)`` lane by lane, to within about 2 units in the last place.
+
+    ``x = −|v| = n ln 2 + r`` with ``n = rint(x / ln 2)`` and ``|r| ≤ ½ ln 2`` (``ln 2`` in two
+    parts, so ``r`` is exact to the working precision), ``eʳ`` by its Taylor polynomial
+    (degree 7 in float32, 13 in float64: truncation under one unit in the last place), and
+    ``2ⁿ`` built in the exponent bits (a result below the smallest normal number is rounded once
+    to a subnormal one). Below ``−104`` in float32, ``−746`` in float64, the result is 0, as
+    ``e^x`` rounds to 0 there. NaN stays NaN.
+    """
+    if not isinstance(v, Vector):
+        raise TypeError(f"expected a Vector, got {v}")
+    single = v.dtype.bitwidth == 32
+
+    def codegen(context, builder, sig, args):
+        vec = args[0].type
+        lanes = v.lanes
+        fty = vec.element
+        bits = 32 if single else 64
+        ity = ir.IntType(bits)
+        ivec = ir.VectorType(ity, lanes)
+
+        def const(value):
+            return ir.Constant(vec, [fty(value)] * lanes)
+
+        def call(name, *operands):
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec] * len(operands)), name
+            )
+            return builder.call(fn, list(operands))
+
+        suffix = f"v{lanes}f{bits}"
+        x = builder.fneg(call(f"llvm.fabs.{suffix}", args[0]))
+        lowest = -104.0 if single else -746.0
+        tiny = builder.fcmp_ordered("<", x, const(lowest))
+        x = builder.select(tiny, const(lowest), x)
+        n = call(f"llvm.rint.{suffix}", builder.fmul(x, const(1.4426950408889634)))
+        if single:
+            ln2_hi, ln2_lo, degree = 0.693359375, -2.12194440e-4, 7
+        else:
+            ln2_hi, ln2_lo, degree = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 13
+        fma = f"llvm.fma.{suffix}"
+        r = call(fma, n, const(-ln2_hi), x)
+        r = call(fma, n, const(-ln2_lo), r)
+        factorial = 1.0
+        for k in range(1, degree + 1):
+            factorial *= k
+        p = const(1.0 / factorial)
+        for k in range(degree - 1, -1, -1):
+            factorial = factorial / (k + 1)
+            p = call(fma, p, r, const(1.0 / factorial))
+        bias = 127 if single else 1023
+        mantissa = 23 if single else 52
+
+        def power_of_two(exponent):  # 2**exponent for a normal exponent, in the exponent bits
+            biased = builder.add(exponent, ir.Constant(ivec, [ity(bias)] * lanes))
+            return builder.bitcast(
+                builder.shl(biased, ir.Constant(ivec, [ity(mantissa)] * lanes)), vec
+            )
+
+        # Below the smallest normal number 2ⁿ is not normal: take 2ⁿ⁺⁶⁴, then round once by 2⁻⁶⁴.
+        ni = builder.fptosi(n, ivec)
+        sub = builder.icmp_signed("<", ni, ir.Constant(ivec, [ity(1 - bias)] * lanes))
+        shift = builder.select(
+            sub, ir.Constant(ivec, [ity(64)] * lanes), ir.Constant(ivec, [ity(0)] * lanes)
+        )
+        result = builder.fmul(p, power_of_two(builder.add(ni, shift)))
+        result = builder.fmul(result, power_of_two(builder.neg(shift)))
+        result = builder.select(tiny, ir.Constant(vec, None), result)
+        return builder.select(builder.fcmp_unordered("uno", x, x), x, result)
+
+    return v(v), codegen

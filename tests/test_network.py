@@ -216,14 +216,18 @@ def test_threaded_products_equal_single_threaded_bitwise(dtype):
     for threaded in (False, True):
         z = np.empty((13, 37), dtype=dtype)
         _kernels.weighted_input(w, b, x, rows, z, threaded)
+        z_narrow = np.empty((13, 37), dtype=dtype)
+        scratch = np.empty(w.size, dtype=dtype)
+        _kernels.weighted_input_narrow(w, b, x, rows, z_narrow, scratch, threaded)
         out = w.copy()
         _kernels.accumulate_weight_gradient(delta, x, rows, out, w.dtype.type(-0.1), coef, threaded)
-        results.append((z, out))
+        results.append((z, out, z_narrow))
     for single, threaded in zip(results[0], results[1], strict=True):
         assert single.tobytes() == threaded.tobytes()
     x64, w64 = x[rows].astype(np.float64), w.astype(np.float64)
     assert_close(results[0][0], x64 @ w64.T + b, dtype)
     assert_close(results[0][1], w64 - 0.1 * delta.T.astype(np.float64) @ x64, dtype)
+    assert_close(results[0][2], x64 @ w64.T + b, dtype)
 
 
 # --- finite differences ---------------------------------------------------------------------
@@ -393,6 +397,24 @@ def test_activations_are_stable_at_extreme_inputs(name, dtype):
     want_da = naive.derivative(name, z64, alpha)
     np.testing.assert_allclose(a, want_a, rtol=1e-6, atol=1e-30)
     np.testing.assert_allclose(da, want_da, rtol=1e-5, atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorised_sigmoid_matches_the_scalar_formula(dtype):
+    """The SIMD sigmoid (its own ``exp``) agrees with ``sigmoid_and_prime`` to a few units in
+    the last place, subnormal results included; NaN stays NaN, ±∞ give 0 and 1."""
+    z = np.concatenate([np.linspace(-800, 800, 20_001), [-103.9, -745.0, -88.5]]).astype(dtype)
+    a, da = np.empty_like(z), np.empty_like(z)
+    _kernels.activate(z[None], a[None], da[None], _kernels.SIGMOID, dtype(0), False)
+    want = np.array([_kernels.sigmoid_and_prime.py_func(v) for v in z.astype(np.float64)])
+    tiny = np.finfo(dtype).smallest_subnormal
+    for got, ref in ((a, want[:, 0]), (da, want[:, 1])):
+        ulps = np.abs(got - ref) / np.maximum(np.abs(ref) * np.finfo(dtype).eps, tiny)
+        assert ulps.max() <= 4
+    special = np.array([np.nan, np.inf, -np.inf], dtype)
+    a, da = np.empty_like(special), np.empty_like(special)
+    _kernels.activate(special[None], a[None], da[None], _kernels.SIGMOID, dtype(0), False)
+    assert np.isnan(a[0]) and np.isnan(da[0]) and a[1:].tolist() == [1, 0] and da[1] == da[2] == 0
 
 
 def test_sigmoid_exact_values():
