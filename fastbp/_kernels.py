@@ -770,15 +770,73 @@ def accumulate_weight_gradient_quad(delta, a, rows, out, scale, j0):
             simd.store(o, i + step, c2, simd.fma(simd.load(o, i + step, c2), scale, sums[t][1]))
 
 
+@kernel()
+def block_coefficients(delta, k0, j, scale):
+    """``scale · delta[k, j]`` for the five samples ``k = k0 … k0 + 4`` of a block, 0 past the
+    last sample."""
+    m = delta.shape[0]
+    zero = scale - scale
+    return (
+        scale * delta[k0, j],
+        scale * delta[k0 + 1, j] if k0 + 1 < m else zero,
+        scale * delta[k0 + 2, j] if k0 + 2 < m else zero,
+        scale * delta[k0 + 3, j] if k0 + 3 < m else zero,
+        scale * delta[k0 + 4, j] if k0 + 4 < m else zero,
+    )
+
+
+@kernel()
+def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
+    """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the four rows ``j0`` to ``j0 + 3``.
+
+    Four output rows from five samples per pass: for each SIMD vector of the row, five input
+    vectors are loaded and each output vector is loaded, updated with five products and stored
+    once (twenty products per five input and four output vectors); the twenty coefficients
+    ``scale · δ`` stay in registers. The last vector of a row is masked; samples past the end
+    of a partial block get coefficient 0.
+    """
+    m = delta.shape[0]
+    n_in = out.shape[1]
+    step = simd.lanes(out)
+    o0, o1, o2, o3 = out[j0], out[j0 + 1], out[j0 + 2], out[j0 + 3]
+    for k0 in range(0, m, 5):
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        x4 = a[rows[min(k0 + 4, m - 1)]]
+        c0 = block_coefficients(delta, k0, j0, scale)
+        c1 = block_coefficients(delta, k0, j0 + 1, scale)
+        c2 = block_coefficients(delta, k0, j0 + 2, scale)
+        c3 = block_coefficients(delta, k0, j0 + 3, scale)
+        for i in range(0, n_in, step):
+            c = n_in - i
+            y0 = simd.load(x0, i, c)
+            y1 = simd.load(x1, i, c)
+            y2 = simd.load(x2, i, c)
+            y3 = simd.load(x3, i, c)
+            y4 = simd.load(x4, i, c)
+            for o, cj in ((o0, c0), (o1, c1), (o2, c2), (o3, c3)):
+                u = simd.mul(y0, cj[0])
+                u = simd.fma(u, cj[1], y1)
+                u = simd.fma(u, cj[2], y2)
+                u = simd.fma(u, cj[3], y3)
+                u = simd.fma(u, cj[4], y4)
+                simd.store(o, i, c, simd.add(simd.load(o, i, c), u))
+
+
 @kernel(parallel=True)
 def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     """BP4 summed over the mini-batch: ``out += scale · Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
 
     ``∂C/∂wˡ = δˡ (aˡ⁻¹)ᵀ``: with ``scale = 1`` this adds the summed gradient to ``out``; with
     ``out = w`` and ``scale = −η/m`` it is the SGD step of the weights, done in the same pass.
-    ``out[j, i] += scale Σₖ delta[k, j] a[rows[k], i]``. With ``threaded`` the rows of
-    ``out`` are shared out over the threads; each row is owned by one, so nothing races and
-    the result does not depend on the thread count.
+    ``out[j, i] += scale Σₖ delta[k, j] a[rows[k], i]``. Rows shorter than ``NARROW`` go
+    four at a time through ``accumulate_weight_gradient_quad``; longer ones four at a time
+    through ``accumulate_weight_gradient_rows4`` and the last one to three in pairs through
+    ``accumulate_weight_gradient_pair`` (which kernel a row gets depends only on the shape).
+    With ``threaded`` the rows of ``out`` are shared out over the threads; each row is owned
+    by one, so nothing races and the result does not depend on the thread count.
     """
     if out.shape[1] < NARROW:
         n_quads = (out.shape[0] + 3) // 4
@@ -789,13 +847,27 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
             for q in range(n_quads):
                 accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
         return
-    n_pairs = (out.shape[0] + 1) // 2
+    # Rows of 64 or more: blocks of four rows, then pairs for the last one to three rows.
+    n_quads = out.shape[0] // 4
+    n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
     if threaded:
-        for p in prange(n_pairs):
-            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+        for u in prange(n_units):
+            accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
     else:
-        for p in range(n_pairs):
-            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+        for u in range(n_units):
+            accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+
+
+@kernel()
+def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads):
+    """Unit ``u`` of ``accumulate_weight_gradient``'s rows: the four rows from ``4u`` while
+    ``u < n_quads``, then the pairs of rows after them."""
+    if u < n_quads:
+        accumulate_weight_gradient_rows4(delta, a, rows, out, scale, 4 * u)
+    else:
+        accumulate_weight_gradient_pair(
+            delta, a, rows, out, scale, c, 4 * n_quads + 2 * (u - n_quads)
+        )
 
 
 # --- whole passes over the layers ----------------------------------------------------------

@@ -202,13 +202,14 @@ def test_monitoring_and_callback():
     assert history["train_accuracy"][-1] == pytest.approx(net.accuracy(X, labels))
 
 
+@pytest.mark.parametrize("n_in", [50, 70])  # short rows (under NARROW) and long ones
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_threaded_products_equal_single_threaded_bitwise(dtype):
+def test_threaded_products_equal_single_threaded_bitwise(dtype, n_in):
     """Sharing neurons out over threads changes no rounding: each value is computed whole."""
     rng = np.random.default_rng(4)
-    w = rng.standard_normal((37, 50)).astype(dtype)
+    w = rng.standard_normal((37, n_in)).astype(dtype)
     b = rng.standard_normal(37).astype(dtype)
-    x = rng.random((40, 50)).astype(dtype)
+    x = rng.random((40, n_in)).astype(dtype)
     delta = rng.standard_normal((13, 37)).astype(dtype)
     rows = rng.permutation(40)[:13]
     coef = np.empty((19, 2, 5), dtype=dtype)
