@@ -177,7 +177,7 @@ def activate(z, a, da, kind, alpha, threaded):
 # --- the perceptron (the book's section 1.1) ---------------------------------------------
 
 
-@kernel()
+@kernel(allocates=True)
 def perceptron_output(w, b, x):
     """Step output of a perceptron: ``1`` if ``w · x + b > 0`` else ``0`` (for each row of x)."""
     out = np.empty(x.shape[0], dtype=np.int64)
@@ -226,7 +226,7 @@ def perceptron_epoch(w, b, x, y, eta):
 # the transposed weights of the largest layer with short rows (``weighted_input_narrow``).
 
 
-@kernel()
+@kernel(inline=True)
 def layer_views(params, sizes, offsets, l):
     """Views ``(w, b)`` of layer ``l`` (1-based) in the flat buffer ``params`` (a batch-
     normalised layer has its ``γ`` and ``β`` after ``b``: see ``norm_views``)."""
@@ -238,7 +238,7 @@ def layer_views(params, sizes, offsets, l):
     return w, b
 
 
-@kernel()
+@kernel(inline=True)
 def projection_view(params, sizes, offsets, l):
     """View of the projection ``P`` (``sizes[l] × sizes[l-1]``) of a layer whose residual
     connection joins unequal widths: it follows the layer's biases."""
@@ -261,7 +261,7 @@ def add_projection(p, a_prev, a):
             a[k, j] += s
 
 
-@kernel()
+@kernel(inline=True)
 def norm_views(params, sizes, offsets, l):
     """Views ``(γ, β)`` of a batch-normalised layer ``l``: they follow its biases."""
     n = sizes[l]
@@ -269,7 +269,7 @@ def norm_views(params, sizes, offsets, l):
     return params[end - 2 * n : end - n], params[end - n : end]
 
 
-@kernel()
+@kernel(inline=True)
 def unit_view(buf, sizes, units, l, m):
     """View of layer ``l``'s rows for ``m`` samples in a per-unit work buffer.
 
@@ -281,7 +281,7 @@ def unit_view(buf, sizes, units, l, m):
     return buf[start : start + m * sizes[l]].reshape((m, sizes[l]))
 
 
-@kernel()
+@kernel(allocates=True)
 def workspace(sizes, units, capacity, like):
     """Work buffers ``ws`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
     n_units = capacity * units[-1]
@@ -474,8 +474,8 @@ def drop_out(a, da, p):
     from Numba's generator, seeded by the caller; always on one thread, in order, so the masks
     do not depend on the thread count.
     """
-    af = a.ravel()
-    df = da.ravel()
+    af = a.reshape(a.size)
+    df = da.reshape(da.size)
     scale = type(p)(1.0) / (type(p)(1.0) - p)
     zero = p - p
     for i in range(af.shape[0]):
@@ -643,14 +643,14 @@ def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
             c = n - i
             c2 = c - step
             if skip == 1:
-                s00 = simd.load(g_next[k0], i, c)
-                s01 = simd.load(g_next[k0], i + step, c2)
-                s10 = simd.load(g_next[k1], i, c)
-                s11 = simd.load(g_next[k1], i + step, c2)
-                s20 = simd.load(g_next[k2], i, c)
-                s21 = simd.load(g_next[k2], i + step, c2)
-                s30 = simd.load(g_next[k3], i, c)
-                s31 = simd.load(g_next[k3], i + step, c2)
+                s00 = simd.load(g_next, k0 * n + i, c)
+                s01 = simd.load(g_next, k0 * n + i + step, c2)
+                s10 = simd.load(g_next, k1 * n + i, c)
+                s11 = simd.load(g_next, k1 * n + i + step, c2)
+                s20 = simd.load(g_next, k2 * n + i, c)
+                s21 = simd.load(g_next, k2 * n + i + step, c2)
+                s30 = simd.load(g_next, k3 * n + i, c)
+                s31 = simd.load(g_next, k3 * n + i + step, c2)
             else:
                 s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = simd.zeros(delta)
             # With a projection, first + Σⱼ P[j, i] g_next[k, j]; then + Σⱼ w[j, i] δ[k, j].
@@ -658,9 +658,8 @@ def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
                 rows_w = p_next if term == 0 else w_next
                 coefs = g_next if term == 0 else delta_next
                 for j in range(rows_w.shape[0]):
-                    wj = rows_w[j]
-                    v0 = simd.load(wj, i, c)
-                    v1 = simd.load(wj, i + step, c2)
+                    v0 = simd.load(rows_w, j * n + i, c)
+                    v1 = simd.load(rows_w, j * n + i + step, c2)
                     d = coefs[k0, j]
                     s00 = simd.fma(s00, d, v0)
                     s01 = simd.fma(s01, d, v1)
@@ -676,11 +675,12 @@ def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
             sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
             for t in range(min(4, m - k0)):
                 k = k0 + t
-                simd.store(g[k], i, c, sums[t][0])
-                simd.store(g[k], i + step, c2, sums[t][1])
-                simd.store(delta[k], i, c, simd.mul(sums[t][0], simd.load(da[k], i, c)))
-                d2 = simd.mul(sums[t][1], simd.load(da[k], i + step, c2))
-                simd.store(delta[k], i + step, c2, d2)
+                at = k * n + i
+                simd.store(g, at, c, sums[t][0])
+                simd.store(g, at + step, c2, sums[t][1])
+                simd.store(delta, at, c, simd.mul(sums[t][0], simd.load(da, at, c)))
+                d2 = simd.mul(sums[t][1], simd.load(da, at + step, c2))
+                simd.store(delta, at + step, c2, d2)
 
 
 @kernel()
@@ -984,8 +984,18 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
         sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
-            regularise_weights(w.ravel(), decay, shrink)
+            regularise_weights(w.reshape(w.size), decay, shrink)
     accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from)
+
+
+@kernel()
+def copy_values(dst, src):
+    """``dst[...] = src`` for two C-contiguous arrays of the same size (a loop: slice
+    assignment between arrays needs Numba's runtime, which the epoch kernels go without)."""
+    d = dst.reshape(dst.size)
+    s = src.reshape(src.size)
+    for i in range(d.shape[0]):
+        d[i] = s[i]
 
 
 @kernel()
@@ -1017,13 +1027,13 @@ def train_epoch(
         rows = order[start:stop]
         eta_over_m = eta / type(eta)(stop - start)
         if backup.size:
-            backup[:] = params
+            copy_values(backup, params)
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
-            params[:] = backup
+            copy_values(params, backup)
             return batch, layer
     return -1, -1
 
@@ -1042,8 +1052,8 @@ def add_regularisation_gradient(params, model, grad, l2, l1):
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)
         g, _ = layer_views(grad, sizes, offsets, l)
-        wf = w.ravel()
-        gf = g.ravel()
+        wf = w.reshape(w.size)
+        gf = g.reshape(g.size)
         for i in range(wf.shape[0]):
             v = wf[i]
             gf[i] += l2 * v + (l1 if v > zero else (-l1 if v < zero else zero))
@@ -1132,8 +1142,8 @@ def train_epoch_general(
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         if backup.size:
-            backup[:] = params
-            state_backup[:] = state
+            copy_values(backup, params)
+            copy_values(state_backup, state)
         grad[:] = 0
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
@@ -1145,8 +1155,8 @@ def train_epoch_general(
         optimizer_step(params, grad, state, optimizer, eta, hyper, t)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
-            params[:] = backup
-            state[:] = state_backup
+            copy_values(params, backup)
+            copy_values(state, state_backup)
             return t - 1, batch, layer
     return t, -1, -1
 
@@ -1165,7 +1175,7 @@ def first_non_finite_layer(params, model):
 def all_finite(a):
     """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or
     ±∞ (a sum the compiler can vectorise, unlike a loop that stops at the first bad value)."""
-    flat = a.ravel()
+    flat = a.reshape(a.size)
     s = flat[0] * 0
     for i in range(flat.shape[0]):
         s += flat[i] * 0

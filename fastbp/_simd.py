@@ -67,15 +67,19 @@ def _chunk_pointer(context, builder, arrty, arr, start):
 
 
 def _check_array(arr):
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
-        raise TypeError(f"expected a 1-d C-contiguous array, got {arr}")
+    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+        raise TypeError(f"expected a C-contiguous array, got {arr}")
     if not isinstance(arr.dtype, types.Float):
         raise TypeError(f"expected a floating dtype, got {arr.dtype}")
 
 
 @intrinsic
 def load(typingctx, arr, start, count):
-    """``arr[start : start + min(count, lanes)]`` as a vector, the lanes past it 0."""
+    """``arr[start : start + min(count, lanes)]`` as a vector, the lanes past it 0.
+
+    ``start`` indexes the array's values in memory order (``arr.ravel()``), so a 2-d array's
+    row chunk is ``load(arr, row * n_columns + i, count)``: no row view is made (a view of a
+    row costs reference counting in a loop)."""
     _check_array(arr)
     vty = _vector_of(arr.dtype)
 
@@ -100,7 +104,8 @@ def load(typingctx, arr, start, count):
 
 @intrinsic
 def store(typingctx, arr, start, count, value):
-    """``arr[start : start + min(count, lanes)] = value[: min(count, lanes)]``."""
+    """``arr[start : start + min(count, lanes)] = value[: min(count, lanes)]`` (``start`` in
+    memory order, as for ``load``)."""
     _check_array(arr)
     vty = _vector_of(arr.dtype)
     if value != vty:
