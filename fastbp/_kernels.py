@@ -141,6 +141,24 @@ def sigmoid_chunk(z, a, da, start, stop):
         simd.store(da, i, c, simd.div(e, simd.mul(d, d)))
 
 
+@kernel()
+def activate_serial(z, a, da, kind, alpha):
+    """``activate`` on the calling thread."""
+    if kind == SOFTMAX:
+        softmax_rows(z, a)
+        da[:] = 0
+        return
+    zf = z.reshape(z.size)
+    af = a.reshape(a.size)
+    df = da.reshape(da.size)
+    n = zf.shape[0]
+    if kind == SIGMOID:
+        sigmoid_chunk(zf, af, df, 0, n)
+        return
+    for i in range(n):
+        af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
+
+
 @kernel(parallel=True)
 def activate(z, a, da, kind, alpha, threaded):
     """A layer's activation and its derivative, element-wise: ``a = f(z)``, ``da = f'(z)``.
@@ -148,29 +166,22 @@ def activate(z, a, da, kind, alpha, threaded):
     The forward pass keeps ``f'(zˡ)`` for BP1 and BP2, so each neuron's ``exp`` (if any) is
     computed once. Softmax (``kind == SOFTMAX``) works row by row and leaves ``da`` at 0: its
     Jacobian is not diagonal, and BP1 handles it. With ``threaded`` the elements are shared
-    out over the threads in chunks of 1024.
+    out over the threads in chunks of 1024 (else ``activate_serial``, which the passes over
+    the layers call directly).
     """
-    if kind == SOFTMAX:
-        softmax_rows(z, a)
-        da[:] = 0
+    if not threaded or kind == SOFTMAX:
+        activate_serial(z, a, da, kind, alpha)
         return
     zf = z.ravel()
     af = a.ravel()
     df = da.ravel()
     n = zf.shape[0]
     if kind == SIGMOID:
-        if threaded:
-            for c in prange((n + 1023) // 1024):
-                sigmoid_chunk(zf, af, df, c * 1024, min(c * 1024 + 1024, n))
-        else:
-            sigmoid_chunk(zf, af, df, 0, n)
-        return
-    if threaded:
         for c in prange((n + 1023) // 1024):
-            for i in range(c * 1024, min(c * 1024 + 1024, n)):
-                af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
-    else:
-        for i in range(n):
+            sigmoid_chunk(zf, af, df, c * 1024, min(c * 1024 + 1024, n))
+        return
+    for c in prange((n + 1023) // 1024):
+        for i in range(c * 1024, min(c * 1024 + 1024, n)):
             af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
 
 
@@ -385,13 +396,18 @@ def weighted_input(w, b, a, rows, z, threaded):
         Share the neurons out over Numba's threads. Each ``z[k, j]`` is computed whole by
         one thread, in the same order whatever the thread count.
     """
-    n_quads = (w.shape[0] + 3) // 4
-    if threaded:
-        for q in prange(n_quads):
-            weighted_input_quad(w, b, a, rows, z, 4 * q)
-    else:
-        for q in range(n_quads):
-            weighted_input_quad(w, b, a, rows, z, 4 * q)
+    if not threaded:
+        weighted_input_serial(w, b, a, rows, z)
+        return
+    for q in prange((w.shape[0] + 3) // 4):
+        weighted_input_quad(w, b, a, rows, z, 4 * q)
+
+
+@kernel()
+def weighted_input_serial(w, b, a, rows, z):
+    """``weighted_input`` on the calling thread."""
+    for q in range((w.shape[0] + 3) // 4):
+        weighted_input_quad(w, b, a, rows, z, 4 * q)
 
 
 @kernel()
@@ -443,20 +459,34 @@ def weighted_input_narrow(w, b, a, rows, z, scratch, threaded):
     chunks of neurons are shared out over the threads; each ``z[k, j]`` is computed whole by
     one thread, in the same order whatever the thread count.
     """
+    if not threaded:
+        weighted_input_narrow_serial(w, b, a, rows, z, scratch)
+        return
     n_out, n_in = w.shape
     wt = scratch[: n_in * n_out].reshape((n_in, n_out))
-    for j in range(n_out):
-        wj = w[j]
-        for i in range(n_in):
-            wt[i, j] = wj[i]
+    transpose_into(w, wt)
     width = 2 * simd.lanes(b)
-    n_chunks = (n_out + width - 1) // width
-    if threaded:
-        for p in prange(n_chunks):
-            weighted_input_chunks(wt, b, a, rows, z, p * width)
-    else:
-        for p in range(n_chunks):
-            weighted_input_chunks(wt, b, a, rows, z, p * width)
+    for p in prange((n_out + width - 1) // width):
+        weighted_input_chunks(wt, b, a, rows, z, p * width)
+
+
+@kernel()
+def transpose_into(w, wt):
+    """``wt = wᵀ``."""
+    for j in range(w.shape[0]):
+        for i in range(w.shape[1]):
+            wt[i, j] = w[j, i]
+
+
+@kernel()
+def weighted_input_narrow_serial(w, b, a, rows, z, scratch):
+    """``weighted_input_narrow`` on the calling thread."""
+    n_out, n_in = w.shape
+    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    transpose_into(w, wt)
+    width = 2 * simd.lanes(b)
+    for p in range((n_out + width - 1) // width):
+        weighted_input_chunks(wt, b, a, rows, z, p * width)
 
 
 @kernel()
@@ -564,10 +594,15 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
         z = unit_view(zbuf, sizes, units, l, m)
         threaded = m * w.size >= threads_from
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
-        if w.shape[1] < NARROW:
-            weighted_input_narrow(w, b, a_in, a_rows, z, tbuf, threaded)
+        if w.shape[1] >= NARROW:
+            if threaded:
+                weighted_input(w, b, a_in, a_rows, z, True)
+            else:
+                weighted_input_serial(w, b, a_in, a_rows, z)
+        elif threaded:
+            weighted_input_narrow(w, b, a_in, a_rows, z, tbuf, True)
         else:
-            weighted_input(w, b, a_in, a_rows, z, threaded)
+            weighted_input_narrow_serial(w, b, a_in, a_rows, z, tbuf)
         if bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -576,7 +611,10 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
                 stats[0, lo:hi], stats[1, lo:hi], bn_mode,
             )  # fmt: skip
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
-        activate(z, a, da, acts[l], alphas[l], threaded)
+        if threaded:
+            activate(z, a, da, acts[l], alphas[l], True)
+        else:
+            activate_serial(z, a, da, acts[l], alphas[l])
         if dropout > 0 and l < sizes.shape[0] - 1:
             drop_out(a, da, dropout)
         if residual[l] == 1:  # aˡ = f(zˡ) + aˡ⁻¹
@@ -838,24 +876,31 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     With ``threaded`` the rows of ``out`` are shared out over the threads; each row is owned
     by one, so nothing races and the result does not depend on the thread count.
     """
+    if not threaded:
+        accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef)
+        return
     if out.shape[1] < NARROW:
-        n_quads = (out.shape[0] + 3) // 4
-        if threaded:
-            for q in prange(n_quads):
-                accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
-        else:
-            for q in range(n_quads):
-                accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        for q in prange((out.shape[0] + 3) // 4):
+            accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
         return
     # Rows of 64 or more: blocks of four rows, then pairs for the last one to three rows.
     n_quads = out.shape[0] // 4
     n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
-    if threaded:
-        for u in prange(n_units):
-            accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
-    else:
-        for u in range(n_units):
-            accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+    for u in prange(n_units):
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+
+
+@kernel()
+def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef):
+    """``accumulate_weight_gradient`` on the calling thread."""
+    if out.shape[1] < NARROW:
+        for q in range((out.shape[0] + 3) // 4):
+            accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        return
+    n_quads = out.shape[0] // 4
+    n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
+    for u in range(n_units):
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
 
 
 @kernel()
@@ -939,11 +984,11 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
                 out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
                 out_beta[j] += scale * nbuf[1, units[l - 1] + j]
         threaded = m * out_w.size >= threads_from
-        if l == 1:
-            accumulate_weight_gradient(delta, x, rows, out_w, scale, coef, threaded)
+        a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
+        if threaded:
+            accumulate_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, True)
         else:
-            a = unit_view(abuf, sizes, units, l - 1, m)
-            accumulate_weight_gradient(delta, a, own[:m], out_w, scale, coef, threaded)
+            accumulate_weight_gradient_serial(delta, a_in, a_rows, out_w, scale, coef)
 
 
 @kernel()
