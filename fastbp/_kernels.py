@@ -28,6 +28,7 @@ import math
 import numpy as np
 from numba import prange
 
+from . import _simd as simd
 from ._config import kernel
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
@@ -39,6 +40,11 @@ PARALLEL_MIN_WORK = 1_000_000
 #: Rows per block in the parallel kernels. A fixed number, so that how the work is split, and
 #: so every rounding, does not depend on the number of threads.
 BLOCK_ROWS = 64
+
+#: Rows shorter than this many values are "narrow": shorter than LLVM's vectorised loop over a
+#: row (16 float32 lanes × 4 interleaved vectors), which would leave them to its scalar
+#: remainder. Their kernels hold whole chunks of a row in SIMD registers instead (``_simd``).
+NARROW = 64
 
 
 # --- activations ----------------------------------------------------------------------------
@@ -124,6 +130,39 @@ def softmax_rows(z, a):
             a[k, j] /= total
 
 
+@kernel()
+def sigmoid_chunk(z, a, da, start, stop):
+    """``a = σ(z)``, ``da = σ'(z)`` for ``z[start:stop]``, by ``sigmoid_and_prime``'s formulas
+    (``e = e^(−|z|)``, σ = 1/(1 + e) for z ≥ 0 and e/(1 + e) below, σ' = e/(1 + e)²), a SIMD
+    vector at a time, ``e`` from ``simd.exp_negative_abs``; the last vector is masked."""
+    one = z.dtype.type(1.0)
+    for i in range(start, stop, simd.lanes(z)):
+        c = stop - i
+        x = simd.load(z, i, c)
+        e = simd.exp_negative_abs(x)
+        d = simd.add(e, one)
+        simd.store(a, i, c, simd.where_nonnegative(x, simd.rdiv(one, d), simd.div(e, d)))
+        simd.store(da, i, c, simd.div(e, simd.mul(d, d)))
+
+
+@kernel()
+def activate_serial(z, a, da, kind, alpha):
+    """``activate`` on the calling thread."""
+    if kind == SOFTMAX:
+        softmax_rows(z, a)
+        da[:] = 0
+        return
+    zf = z.reshape(z.size)
+    af = a.reshape(a.size)
+    df = da.reshape(da.size)
+    n = zf.shape[0]
+    if kind == SIGMOID:
+        sigmoid_chunk(zf, af, df, 0, n)
+        return
+    for i in range(n):
+        af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
+
+
 @kernel(parallel=True)
 def activate(z, a, da, kind, alpha, threaded):
     """A layer's activation and its derivative, element-wise: ``a = f(z)``, ``da = f'(z)``.
@@ -131,29 +170,29 @@ def activate(z, a, da, kind, alpha, threaded):
     The forward pass keeps ``f'(zˡ)`` for BP1 and BP2, so each neuron's ``exp`` (if any) is
     computed once. Softmax (``kind == SOFTMAX``) works row by row and leaves ``da`` at 0: its
     Jacobian is not diagonal, and BP1 handles it. With ``threaded`` the elements are shared
-    out over the threads in chunks of 1024.
+    out over the threads in chunks of 1024 (else ``activate_serial``, which the passes over
+    the layers call directly).
     """
-    if kind == SOFTMAX:
-        softmax_rows(z, a)
-        da[:] = 0
+    if not threaded or kind == SOFTMAX:
+        activate_serial(z, a, da, kind, alpha)
         return
     zf = z.ravel()
     af = a.ravel()
     df = da.ravel()
     n = zf.shape[0]
-    if threaded:
+    if kind == SIGMOID:
         for c in prange((n + 1023) // 1024):
-            for i in range(c * 1024, min(c * 1024 + 1024, n)):
-                af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
-    else:
-        for i in range(n):
+            sigmoid_chunk(zf, af, df, c * 1024, min(c * 1024 + 1024, n))
+        return
+    for c in prange((n + 1023) // 1024):
+        for i in range(c * 1024, min(c * 1024 + 1024, n)):
             af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
 
 
 # --- the perceptron (the book's section 1.1) ---------------------------------------------
 
 
-@kernel()
+@kernel(allocates=True)
 def perceptron_output(w, b, x):
     """Step output of a perceptron: ``1`` if ``w · x + b > 0`` else ``0`` (for each row of x)."""
     out = np.empty(x.shape[0], dtype=np.int64)
@@ -190,17 +229,19 @@ def perceptron_epoch(w, b, x, y, eta):
 # --- workspace ------------------------------------------------------------------------------
 #
 # Kernels that run a whole pass take ``ws``, a tuple of preallocated buffers, so that nothing
-# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf)``. ``zbuf``, ``abuf``,
+# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf, hbuf, ivbuf, nbuf,
+# tbuf)``. ``zbuf``, ``abuf``,
 # ``dbuf`` and ``pbuf`` hold ``z``, ``a``, ``δ`` and ``σ'(z)`` of every layer for up to
 # ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
 # mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
 # the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by; ``gbuf``
 # holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections); ``hbuf`` the
 # normalised ``ẑ`` of batch-normalised layers, ``ivbuf`` their ``1/√(σ² + ε)`` per neuron and
-# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``.
+# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``; ``tbuf`` room for
+# the transposed weights of the largest layer with short rows (``weighted_input_narrow``).
 
 
-@kernel()
+@kernel(inline=True)
 def layer_views(params, sizes, offsets, l):
     """Views ``(w, b)`` of layer ``l`` (1-based) in the flat buffer ``params`` (a batch-
     normalised layer has its ``γ`` and ``β`` after ``b``: see ``norm_views``)."""
@@ -212,7 +253,7 @@ def layer_views(params, sizes, offsets, l):
     return w, b
 
 
-@kernel()
+@kernel(inline=True)
 def projection_view(params, sizes, offsets, l):
     """View of the projection ``P`` (``sizes[l] × sizes[l-1]``) of a layer whose residual
     connection joins unequal widths: it follows the layer's biases."""
@@ -235,7 +276,7 @@ def add_projection(p, a_prev, a):
             a[k, j] += s
 
 
-@kernel()
+@kernel(inline=True)
 def norm_views(params, sizes, offsets, l):
     """Views ``(γ, β)`` of a batch-normalised layer ``l``: they follow its biases."""
     n = sizes[l]
@@ -243,7 +284,7 @@ def norm_views(params, sizes, offsets, l):
     return params[end - 2 * n : end - n], params[end - n : end]
 
 
-@kernel()
+@kernel(inline=True)
 def unit_view(buf, sizes, units, l, m):
     """View of layer ``l``'s rows for ``m`` samples in a per-unit work buffer.
 
@@ -255,13 +296,16 @@ def unit_view(buf, sizes, units, l, m):
     return buf[start : start + m * sizes[l]].reshape((m, sizes[l]))
 
 
-@kernel()
+@kernel(allocates=True)
 def workspace(sizes, units, capacity, like):
     """Work buffers ``ws`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
     n_units = capacity * units[-1]
     widest = 0
+    narrow = 0
     for l in range(1, sizes.shape[0]):
         widest = max(widest, sizes[l])
+        if sizes[l - 1] < NARROW:
+            narrow = max(narrow, sizes[l - 1] * sizes[l])
     return (
         np.empty(n_units, dtype=like.dtype),
         np.empty(n_units, dtype=like.dtype),
@@ -273,6 +317,7 @@ def workspace(sizes, units, capacity, like):
         np.empty(n_units, dtype=like.dtype),
         np.empty(units[-1], dtype=like.dtype),
         np.empty((2, units[-1]), dtype=like.dtype),
+        np.empty(narrow, dtype=like.dtype),
     )
 
 
@@ -280,43 +325,62 @@ def workspace(sizes, units, capacity, like):
 
 
 @kernel()
-def weighted_input_pair(w, b, a, rows, z, j0):
-    """``z[:, j] = w[j] · a[rows] + b[j]`` for the neurons ``j0`` and ``j0 + 1``.
+def weighted_input_quad(w, b, a, rows, z, j0):
+    """``z[:, j] = w[j] · a[rows] + b[j]`` for the neurons ``j0`` to ``j0 + 3``.
 
-    Two neurons × five samples per pass over the weight rows: ten running sums kept in vector
-    registers, each weight and input value loaded once for five or two products. A partial
-    block repeats its last sample (or neuron) and discards the repeats.
+    Four neurons × five samples per pass over the weight rows: twenty running sums, each a
+    SIMD vector (``_simd``) over a chunk of the row, so each weight and input vector is loaded
+    once for five or four products; a row's last, partial chunk is a masked load. The lanes
+    are summed at the end, always in the same order, so a value does not depend on which
+    neurons share its pass. A partial block repeats its last sample (or neuron) and discards
+    the repeats.
     """
     n_out, n_in = w.shape
     m = rows.shape[0]
     j1 = min(j0 + 1, n_out - 1)
-    w0 = w[j0]
-    w1 = w[j1]
-    zero = w.dtype.type(0.0)
+    j2 = min(j0 + 2, n_out - 1)
+    j3 = min(j0 + 3, n_out - 1)
+    w0, w1, w2, w3 = w[j0], w[j1], w[j2], w[j3]
+    step = simd.lanes(w0)
     for k0 in range(0, m, 5):
         x0 = a[rows[k0]]
         x1 = a[rows[min(k0 + 1, m - 1)]]
         x2 = a[rows[min(k0 + 2, m - 1)]]
         x3 = a[rows[min(k0 + 3, m - 1)]]
         x4 = a[rows[min(k0 + 4, m - 1)]]
-        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = zero
-        for i in range(n_in):
-            v0 = w0[i]
-            v1 = w1[i]
-            s00 += v0 * x0[i]
-            s01 += v0 * x1[i]
-            s02 += v0 * x2[i]
-            s03 += v0 * x3[i]
-            s04 += v0 * x4[i]
-            s10 += v1 * x0[i]
-            s11 += v1 * x1[i]
-            s12 += v1 * x2[i]
-            s13 += v1 * x3[i]
-            s14 += v1 * x4[i]
-        sums = ((s00, s10), (s01, s11), (s02, s12), (s03, s13), (s04, s14))
+        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = simd.zeros(w0)
+        s20 = s21 = s22 = s23 = s24 = s30 = s31 = s32 = s33 = s34 = simd.zeros(w0)
+        for i in range(0, n_in, step):
+            c = n_in - i
+            v0 = simd.load(w0, i, c)
+            v1 = simd.load(w1, i, c)
+            v2 = simd.load(w2, i, c)
+            v3 = simd.load(w3, i, c)
+            y = simd.load(x0, i, c)
+            s00, s10 = simd.fma(s00, v0, y), simd.fma(s10, v1, y)
+            s20, s30 = simd.fma(s20, v2, y), simd.fma(s30, v3, y)
+            y = simd.load(x1, i, c)
+            s01, s11 = simd.fma(s01, v0, y), simd.fma(s11, v1, y)
+            s21, s31 = simd.fma(s21, v2, y), simd.fma(s31, v3, y)
+            y = simd.load(x2, i, c)
+            s02, s12 = simd.fma(s02, v0, y), simd.fma(s12, v1, y)
+            s22, s32 = simd.fma(s22, v2, y), simd.fma(s32, v3, y)
+            y = simd.load(x3, i, c)
+            s03, s13 = simd.fma(s03, v0, y), simd.fma(s13, v1, y)
+            s23, s33 = simd.fma(s23, v2, y), simd.fma(s33, v3, y)
+            y = simd.load(x4, i, c)
+            s04, s14 = simd.fma(s04, v0, y), simd.fma(s14, v1, y)
+            s24, s34 = simd.fma(s24, v2, y), simd.fma(s34, v3, y)
+        sums = (
+            (s00, s10, s20, s30),
+            (s01, s11, s21, s31),
+            (s02, s12, s22, s32),
+            (s03, s13, s23, s33),
+            (s04, s14, s24, s34),
+        )
         for t in range(min(5, m - k0)):
-            z[k0 + t, j0] = sums[t][0] + b[j0]
-            z[k0 + t, j1] = sums[t][1] + b[j1]
+            for r in range(min(4, n_out - j0)):
+                z[k0 + t, j0 + r] = simd.total(sums[t][r]) + b[j0 + r]
 
 
 @kernel(parallel=True)
@@ -336,13 +400,97 @@ def weighted_input(w, b, a, rows, z, threaded):
         Share the neurons out over Numba's threads. Each ``z[k, j]`` is computed whole by
         one thread, in the same order whatever the thread count.
     """
-    n_pairs = (w.shape[0] + 1) // 2
-    if threaded:
-        for p in prange(n_pairs):
-            weighted_input_pair(w, b, a, rows, z, 2 * p)
-    else:
-        for p in range(n_pairs):
-            weighted_input_pair(w, b, a, rows, z, 2 * p)
+    if not threaded:
+        weighted_input_serial(w, b, a, rows, z)
+        return
+    for q in prange((w.shape[0] + 3) // 4):
+        weighted_input_quad(w, b, a, rows, z, 4 * q)
+
+
+@kernel()
+def weighted_input_serial(w, b, a, rows, z):
+    """``weighted_input`` on the calling thread."""
+    for q in range((w.shape[0] + 3) // 4):
+        weighted_input_quad(w, b, a, rows, z, 4 * q)
+
+
+@kernel()
+def weighted_input_chunks(wt, b, a, rows, z, j):
+    """``z[:, j : j + 2v] = wt[:, j : j + 2v]ᵀ a[rows] + b[j : j + 2v]`` (``v`` SIMD lanes).
+
+    Four samples × two SIMD vectors of neurons per pass over the rows of ``wt = wᵀ``: eight
+    running sums in registers, each ``wt`` chunk loaded once for four products, the input
+    values broadcast; the last chunk of a row is a masked load and store.
+    """
+    m = rows.shape[0]
+    n_in, n_out = wt.shape
+    step = simd.lanes(b)
+    c = n_out - j
+    c2 = c - step
+    for k0 in range(0, m, 4):
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        s00 = s10 = s20 = s30 = simd.load(b, j, c)
+        s01 = s11 = s21 = s31 = simd.load(b, j + step, c2)
+        for i in range(n_in):
+            wi = wt[i]
+            v0 = simd.load(wi, j, c)
+            v1 = simd.load(wi, j + step, c2)
+            s00 = simd.fma(s00, x0[i], v0)
+            s01 = simd.fma(s01, x0[i], v1)
+            s10 = simd.fma(s10, x1[i], v0)
+            s11 = simd.fma(s11, x1[i], v1)
+            s20 = simd.fma(s20, x2[i], v0)
+            s21 = simd.fma(s21, x2[i], v1)
+            s30 = simd.fma(s30, x3[i], v0)
+            s31 = simd.fma(s31, x3[i], v1)
+        sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
+        for t in range(min(4, m - k0)):
+            simd.store(z[k0 + t], j, c, sums[t][0])
+            simd.store(z[k0 + t], j + step, c2, sums[t][1])
+
+
+@kernel(parallel=True)
+def weighted_input_narrow(w, b, a, rows, z, scratch, threaded):
+    """``weighted_input`` for a layer of short rows (``n_in < NARROW``): ``z = w a + b``.
+
+    ``z[k, j] = b[j] + Σᵢ w[j, i] a[rows[k], i]``, the terms added in the order of ``i``.
+    The weights are first transposed into ``scratch`` (at least ``n_in · n_out`` values), so
+    that the products run along the neurons, whose rows of ``z`` are contiguous: no sum over
+    a short row is split into SIMD lanes to be added up at the end. With ``threaded`` the
+    chunks of neurons are shared out over the threads; each ``z[k, j]`` is computed whole by
+    one thread, in the same order whatever the thread count.
+    """
+    if not threaded:
+        weighted_input_narrow_serial(w, b, a, rows, z, scratch)
+        return
+    n_out, n_in = w.shape
+    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    transpose_into(w, wt)
+    width = 2 * simd.lanes(b)
+    for p in prange((n_out + width - 1) // width):
+        weighted_input_chunks(wt, b, a, rows, z, p * width)
+
+
+@kernel()
+def transpose_into(w, wt):
+    """``wt = wᵀ``."""
+    for j in range(w.shape[0]):
+        for i in range(w.shape[1]):
+            wt[i, j] = w[j, i]
+
+
+@kernel()
+def weighted_input_narrow_serial(w, b, a, rows, z, scratch):
+    """``weighted_input_narrow`` on the calling thread."""
+    n_out, n_in = w.shape
+    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    transpose_into(w, wt)
+    width = 2 * simd.lanes(b)
+    for p in range((n_out + width - 1) // width):
+        weighted_input_chunks(wt, b, a, rows, z, p * width)
 
 
 @kernel()
@@ -360,8 +508,8 @@ def drop_out(a, da, p):
     from Numba's generator, seeded by the caller; always on one thread, in order, so the masks
     do not depend on the thread count.
     """
-    af = a.ravel()
-    df = da.ravel()
+    af = a.reshape(a.size)
+    df = da.reshape(da.size)
     scale = type(p)(1.0) / (type(p)(1.0) - p)
     zero = p - p
     for i in range(af.shape[0]):
@@ -445,16 +593,22 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     2: the mini-batch's and update the running ones); their ``z`` is then ``γ ẑ + β``.
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
-    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _ = ws
+    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
         z = unit_view(zbuf, sizes, units, l, m)
         threaded = m * w.size >= threads_from
-        if l == 1:
-            weighted_input(w, b, x, rows, z, threaded)
+        a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
+        if w.shape[1] >= NARROW:
+            if threaded:
+                weighted_input(w, b, a_in, a_rows, z, True)
+            else:
+                weighted_input_serial(w, b, a_in, a_rows, z)
+        elif threaded:
+            weighted_input_narrow(w, b, a_in, a_rows, z, tbuf, True)
         else:
-            weighted_input(w, b, unit_view(abuf, sizes, units, l - 1, m), own[:m], z, threaded)
+            weighted_input_narrow_serial(w, b, a_in, a_rows, z, tbuf)
         if bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -463,7 +617,10 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
                 stats[0, lo:hi], stats[1, lo:hi], bn_mode,
             )  # fmt: skip
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
-        activate(z, a, da, acts[l], alphas[l], threaded)
+        if threaded:
+            activate(z, a, da, acts[l], alphas[l], True)
+        else:
+            activate_serial(z, a, da, acts[l], alphas[l])
         if dropout > 0 and l < sizes.shape[0] - 1:
             drop_out(a, da, dropout)
         if residual[l] == 1:  # aˡ = f(zˡ) + aˡ⁻¹
@@ -515,26 +672,59 @@ def backpropagate_error(w_next, delta_next, da, delta, g, g_next, skip, p_next):
     down; or ``(P)ᵀ gˡ⁺¹`` with a projection ``p_next``, ``skip`` 2), kept in ``g`` for the
     layer below; then ``δˡ = gˡ ⊙ f'(zˡ)``, ``da`` holding ``f'(zˡ)``.
     ``g[k, i] = Σⱼ w_next[j, i] delta_next[k, j] (+ g_next[k, i] or Σⱼ P[j, i] g_next[k, j])``.
+
+    Four samples × two SIMD vectors of ``g``'s row per pass over the rows of ``w_next``: eight
+    running sums in registers, each row chunk loaded once for four products, the sums added
+    in the order of ``j``; a row's last chunk is a masked load and store.
     """
     m, n = delta.shape
-    zero = delta.dtype.type(0.0)
-    for k in range(m):
-        gk = g[k]
-        for i in range(n):
-            gk[i] = g_next[k, i] if skip == 1 else zero
-        if skip == 2:
-            for j in range(p_next.shape[0]):
-                gn = g_next[k, j]
-                pj = p_next[j]
-                for i in range(n):
-                    gk[i] += gn * pj[i]
-        for j in range(w_next.shape[0]):
-            d = delta_next[k, j]
-            wj = w_next[j]
-            for i in range(n):
-                gk[i] += d * wj[i]
-        for i in range(n):
-            delta[k, i] = gk[i] * da[k, i]
+    step = simd.lanes(delta)
+    for k0 in range(0, m, 4):
+        k1 = min(k0 + 1, m - 1)
+        k2 = min(k0 + 2, m - 1)
+        k3 = min(k0 + 3, m - 1)
+        for i in range(0, n, 2 * step):
+            c = n - i
+            c2 = c - step
+            if skip == 1:
+                s00 = simd.load(g_next, k0 * n + i, c)
+                s01 = simd.load(g_next, k0 * n + i + step, c2)
+                s10 = simd.load(g_next, k1 * n + i, c)
+                s11 = simd.load(g_next, k1 * n + i + step, c2)
+                s20 = simd.load(g_next, k2 * n + i, c)
+                s21 = simd.load(g_next, k2 * n + i + step, c2)
+                s30 = simd.load(g_next, k3 * n + i, c)
+                s31 = simd.load(g_next, k3 * n + i + step, c2)
+            else:
+                s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = simd.zeros(delta)
+            # With a projection, first + Σⱼ P[j, i] g_next[k, j]; then + Σⱼ w[j, i] δ[k, j].
+            for term in range(0 if skip == 2 else 1, 2):
+                rows_w = p_next if term == 0 else w_next
+                coefs = g_next if term == 0 else delta_next
+                for j in range(rows_w.shape[0]):
+                    v0 = simd.load(rows_w, j * n + i, c)
+                    v1 = simd.load(rows_w, j * n + i + step, c2)
+                    d = coefs[k0, j]
+                    s00 = simd.fma(s00, d, v0)
+                    s01 = simd.fma(s01, d, v1)
+                    d = coefs[k1, j]
+                    s10 = simd.fma(s10, d, v0)
+                    s11 = simd.fma(s11, d, v1)
+                    d = coefs[k2, j]
+                    s20 = simd.fma(s20, d, v0)
+                    s21 = simd.fma(s21, d, v1)
+                    d = coefs[k3, j]
+                    s30 = simd.fma(s30, d, v0)
+                    s31 = simd.fma(s31, d, v1)
+            sums = ((s00, s01), (s10, s11), (s20, s21), (s30, s31))
+            for t in range(min(4, m - k0)):
+                k = k0 + t
+                at = k * n + i
+                simd.store(g, at, c, sums[t][0])
+                simd.store(g, at + step, c2, sums[t][1])
+                simd.store(delta, at, c, simd.mul(sums[t][0], simd.load(da, at, c)))
+                d2 = simd.mul(sums[t][1], simd.load(da, at + step, c2))
+                simd.store(delta, at + step, c2, d2)
 
 
 @kernel()
@@ -584,23 +774,151 @@ def accumulate_weight_gradient_pair(delta, a, rows, out, scale, c, j0):
                 o0[i] += c00 * x0[i] + c01 * x1[i] + c02 * x2[i] + c03 * x3[i] + c04 * x4[i]
 
 
+@kernel()
+def accumulate_weight_gradient_quad(delta, a, rows, out, scale, j0):
+    """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the rows ``j0`` to ``j0 + 3``.
+
+    For short rows (fewer than ``NARROW`` values): four output rows × two SIMD vectors of the
+    row, summed over all the samples in eight registers, then added to ``out`` with one
+    multiply-add by ``scale`` (each output value is loaded and stored once per mini-batch).
+    A row's last chunk is a masked load and store; past the last row, rows are repeated and
+    their sums discarded.
+    """
+    m, n_out = delta.shape
+    n_in = out.shape[1]
+    j1 = min(j0 + 1, n_out - 1)
+    j2 = min(j0 + 2, n_out - 1)
+    j3 = min(j0 + 3, n_out - 1)
+    step = simd.lanes(out)
+    for i in range(0, n_in, 2 * step):
+        c = n_in - i
+        c2 = c - step
+        u00 = u01 = u10 = u11 = u20 = u21 = u30 = u31 = simd.zeros(out)
+        for k in range(m):
+            x = a[rows[k]]
+            dk = delta[k]
+            y = simd.load(x, i, c)
+            u00 = simd.fma(u00, dk[j0], y)
+            u10 = simd.fma(u10, dk[j1], y)
+            u20 = simd.fma(u20, dk[j2], y)
+            u30 = simd.fma(u30, dk[j3], y)
+            y = simd.load(x, i + step, c2)
+            u01 = simd.fma(u01, dk[j0], y)
+            u11 = simd.fma(u11, dk[j1], y)
+            u21 = simd.fma(u21, dk[j2], y)
+            u31 = simd.fma(u31, dk[j3], y)
+        sums = ((u00, u01), (u10, u11), (u20, u21), (u30, u31))
+        for t in range(min(4, n_out - j0)):
+            o = out[j0 + t]
+            simd.store(o, i, c, simd.fma(simd.load(o, i, c), scale, sums[t][0]))
+            simd.store(o, i + step, c2, simd.fma(simd.load(o, i + step, c2), scale, sums[t][1]))
+
+
+@kernel()
+def block_coefficients(delta, k0, j, scale):
+    """``scale · delta[k, j]`` for the five samples ``k = k0 … k0 + 4`` of a block, 0 past the
+    last sample."""
+    m = delta.shape[0]
+    zero = scale - scale
+    return (
+        scale * delta[k0, j],
+        scale * delta[k0 + 1, j] if k0 + 1 < m else zero,
+        scale * delta[k0 + 2, j] if k0 + 2 < m else zero,
+        scale * delta[k0 + 3, j] if k0 + 3 < m else zero,
+        scale * delta[k0 + 4, j] if k0 + 4 < m else zero,
+    )
+
+
+@kernel()
+def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
+    """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the four rows ``j0`` to ``j0 + 3``.
+
+    Four output rows from five samples per pass: for each SIMD vector of the row, five input
+    vectors are loaded and each output vector is loaded, updated with five products and stored
+    once (twenty products per five input and four output vectors); the twenty coefficients
+    ``scale · δ`` stay in registers. The last vector of a row is masked; samples past the end
+    of a partial block get coefficient 0.
+    """
+    m = delta.shape[0]
+    n_in = out.shape[1]
+    step = simd.lanes(out)
+    o0, o1, o2, o3 = out[j0], out[j0 + 1], out[j0 + 2], out[j0 + 3]
+    for k0 in range(0, m, 5):
+        x0 = a[rows[k0]]
+        x1 = a[rows[min(k0 + 1, m - 1)]]
+        x2 = a[rows[min(k0 + 2, m - 1)]]
+        x3 = a[rows[min(k0 + 3, m - 1)]]
+        x4 = a[rows[min(k0 + 4, m - 1)]]
+        c0 = block_coefficients(delta, k0, j0, scale)
+        c1 = block_coefficients(delta, k0, j0 + 1, scale)
+        c2 = block_coefficients(delta, k0, j0 + 2, scale)
+        c3 = block_coefficients(delta, k0, j0 + 3, scale)
+        for i in range(0, n_in, step):
+            c = n_in - i
+            y0 = simd.load(x0, i, c)
+            y1 = simd.load(x1, i, c)
+            y2 = simd.load(x2, i, c)
+            y3 = simd.load(x3, i, c)
+            y4 = simd.load(x4, i, c)
+            for o, cj in ((o0, c0), (o1, c1), (o2, c2), (o3, c3)):
+                u = simd.mul(y0, cj[0])
+                u = simd.fma(u, cj[1], y1)
+                u = simd.fma(u, cj[2], y2)
+                u = simd.fma(u, cj[3], y3)
+                u = simd.fma(u, cj[4], y4)
+                simd.store(o, i, c, simd.add(simd.load(o, i, c), u))
+
+
 @kernel(parallel=True)
 def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     """BP4 summed over the mini-batch: ``out += scale · Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
 
     ``∂C/∂wˡ = δˡ (aˡ⁻¹)ᵀ``: with ``scale = 1`` this adds the summed gradient to ``out``; with
     ``out = w`` and ``scale = −η/m`` it is the SGD step of the weights, done in the same pass.
-    ``out[j, i] += scale Σₖ delta[k, j] a[rows[k], i]``. With ``threaded`` the rows of
-    ``out`` are shared out over the threads; each row is owned by one, so nothing races and
-    the result does not depend on the thread count.
+    ``out[j, i] += scale Σₖ delta[k, j] a[rows[k], i]``. Rows shorter than ``NARROW`` go
+    four at a time through ``accumulate_weight_gradient_quad``; longer ones four at a time
+    through ``accumulate_weight_gradient_rows4`` and the last one to three in pairs through
+    ``accumulate_weight_gradient_pair`` (which kernel a row gets depends only on the shape).
+    With ``threaded`` the rows of ``out`` are shared out over the threads; each row is owned
+    by one, so nothing races and the result does not depend on the thread count.
     """
-    n_pairs = (out.shape[0] + 1) // 2
-    if threaded:
-        for p in prange(n_pairs):
-            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+    if not threaded:
+        accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef)
+        return
+    if out.shape[1] < NARROW:
+        for q in prange((out.shape[0] + 3) // 4):
+            accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        return
+    # Rows of 64 or more: blocks of four rows, then pairs for the last one to three rows.
+    n_quads = out.shape[0] // 4
+    n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
+    for u in prange(n_units):
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+
+
+@kernel()
+def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef):
+    """``accumulate_weight_gradient`` on the calling thread."""
+    if out.shape[1] < NARROW:
+        for q in range((out.shape[0] + 3) // 4):
+            accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        return
+    n_quads = out.shape[0] // 4
+    n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
+    for u in range(n_units):
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+
+
+@kernel()
+def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads):
+    """Unit ``u`` of ``accumulate_weight_gradient``'s rows: the four rows from ``4u`` while
+    ``u < n_quads``, then the pairs of rows after them."""
+    if u < n_quads:
+        accumulate_weight_gradient_rows4(delta, a, rows, out, scale, 4 * u)
     else:
-        for p in range(n_pairs):
-            accumulate_weight_gradient_pair(delta, a, rows, out, scale, coef[p], 2 * p)
+        accumulate_weight_gradient_pair(
+            delta, a, rows, out, scale, c, 4 * n_quads + 2 * (u - n_quads)
+        )
 
 
 # --- whole passes over the layers ----------------------------------------------------------
@@ -613,7 +931,7 @@ def backpropagate_errors(params, model, y, rows, ws):
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
     sizes, offsets, units, acts, _, cost, residual, bn, _ = model
-    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf = ws
+    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf, _ = ws
     m = rows.shape[0]
     last = sizes.shape[0] - 1
     output_error(
@@ -654,7 +972,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     ``ws``. ``out`` has the layout of ``params``.
     """
     sizes, offsets, units, _, _, _, residual, bn, _ = model
-    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf = ws
+    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
@@ -672,11 +990,11 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
                 out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
                 out_beta[j] += scale * nbuf[1, units[l - 1] + j]
         threaded = m * out_w.size >= threads_from
-        if l == 1:
-            accumulate_weight_gradient(delta, x, rows, out_w, scale, coef, threaded)
+        a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
+        if threaded:
+            accumulate_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, True)
         else:
-            a = unit_view(abuf, sizes, units, l - 1, m)
-            accumulate_weight_gradient(delta, a, own[:m], out_w, scale, coef, threaded)
+            accumulate_weight_gradient_serial(delta, a_in, a_rows, out_w, scale, coef)
 
 
 @kernel()
@@ -717,8 +1035,18 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
         sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
-            regularise_weights(w.ravel(), decay, shrink)
+            regularise_weights(w.reshape(w.size), decay, shrink)
     accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from)
+
+
+@kernel()
+def copy_values(dst, src):
+    """``dst[...] = src`` for two C-contiguous arrays of the same size (a loop: slice
+    assignment between arrays needs Numba's runtime, which the epoch kernels go without)."""
+    d = dst.reshape(dst.size)
+    s = src.reshape(src.size)
+    for i in range(d.shape[0]):
+        d[i] = s[i]
 
 
 @kernel()
@@ -750,13 +1078,13 @@ def train_epoch(
         rows = order[start:stop]
         eta_over_m = eta / type(eta)(stop - start)
         if backup.size:
-            backup[:] = params
+            copy_values(backup, params)
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
         sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
-            params[:] = backup
+            copy_values(params, backup)
             return batch, layer
     return -1, -1
 
@@ -775,8 +1103,8 @@ def add_regularisation_gradient(params, model, grad, l2, l1):
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)
         g, _ = layer_views(grad, sizes, offsets, l)
-        wf = w.ravel()
-        gf = g.ravel()
+        wf = w.reshape(w.size)
+        gf = g.reshape(g.size)
         for i in range(wf.shape[0]):
             v = wf[i]
             gf[i] += l2 * v + (l1 if v > zero else (-l1 if v < zero else zero))
@@ -865,8 +1193,8 @@ def train_epoch_general(
         stop = min(start + batch_size, n)
         rows = order[start:stop]
         if backup.size:
-            backup[:] = params
-            state_backup[:] = state
+            copy_values(backup, params)
+            copy_values(state_backup, state)
         grad[:] = 0
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
         backpropagate_errors(params, model, y, rows, ws)
@@ -878,8 +1206,8 @@ def train_epoch_general(
         optimizer_step(params, grad, state, optimizer, eta, hyper, t)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
-            params[:] = backup
-            state[:] = state_backup
+            copy_values(params, backup)
+            copy_values(state, state_backup)
             return t - 1, batch, layer
     return t, -1, -1
 
@@ -898,7 +1226,7 @@ def first_non_finite_layer(params, model):
 def all_finite(a):
     """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or
     ±∞ (a sum the compiler can vectorise, unlike a loop that stops at the first bad value)."""
-    flat = a.ravel()
+    flat = a.reshape(a.size)
     zero = type(flat[0])(0.0)
     s = flat[0] * zero
     for i in range(flat.shape[0]):

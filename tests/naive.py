@@ -134,9 +134,6 @@ def batch(weights, biases, X, Y, **kwargs):
         "deltas": deltas,
         "nabla_b": [g.sum(axis=0) for g in nabla_b],
         "nabla_w": [g.sum(axis=0) for g in nabla_w],
-        # Σₓ |∇Cₓ|: the scale of the rounding error of a sum whose terms cancel.
-        "nabla_b_abs": [np.abs(g).sum(axis=0) for g in nabla_b],
-        "nabla_w_abs": [np.abs(g).sum(axis=0) for g in nabla_w],
     }
 
 
