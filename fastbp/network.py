@@ -17,6 +17,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,17 @@ def diagnose_gradients(
         if growth > EXPLODING_RATIO:
             return f"exploding gradients: a layer's ‖∂C/∂b‖ grew {growth:.3g} times in one epoch"
     return None
+
+
+def _record_gradient_norms(history: dict[str, list], norms: dict[str, np.ndarray]) -> str | None:
+    """Append an epoch's per-layer gradient norms to ``history`` and return what
+    ``diagnose_gradients`` finds, comparing with the epoch before."""
+    previous = None
+    if history["grad_norm_b"]:
+        previous = {"bias": np.array(history["grad_norm_b"][-1])}
+    history["grad_norm_b"].append(norms["bias"].tolist())
+    history["grad_norm_w"].append(norms["weight"].tolist())
+    return diagnose_gradients(norms, previous)
 
 
 def _check_choice(value: Any, name: str, choices: Any) -> str:
@@ -600,6 +612,20 @@ class Network:
         lmbda, l1 = _check_penalty(lmbda, "lmbda"), _check_penalty(l1, "l1")
         return self._mean_cost(self._feedforward(X), Y) + self._penalty(lmbda, l1, X.shape[0])
 
+    def _record_score(
+        self, history: dict[str, list], prefix: str, out: np.ndarray, Y: np.ndarray,
+        labels: np.ndarray, lmbda: float, l1: float,
+    ) -> None:  # fmt: skip
+        """Append the cost and accuracy of outputs ``out`` (targets ``Y``, class ``labels``) to
+        ``history``'s ``{prefix}_cost``, ``_correct`` and ``_accuracy``."""
+        predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
+        correct = int(np.sum(predicted == labels))
+        history[f"{prefix}_cost"].append(
+            self._mean_cost(out, Y) + self._penalty(lmbda, l1, out.shape[0])
+        )
+        history[f"{prefix}_correct"].append(correct)
+        history[f"{prefix}_accuracy"].append(correct / out.shape[0])
+
     def _mean_cost(self, out: np.ndarray, Y: np.ndarray) -> float:
         return float(np.mean(self.cost.fn(out, Y)))
 
@@ -1056,10 +1082,17 @@ class Network:
 
         n = X.shape[0]
         hyper = np.array([mu, beta1, beta2, eps], dtype=self.dtype)
-        if gpu is not None:
+        if gpu is not None:  # the data crosses to the GPU once, here
             trainer = gpu.Trainer(self.params, self._model, X, Y, batch_size, general)
+            outputs = partial(trainer.feedforward, self.params)
+            probe_gradient = partial(trainer.gradient_sum, self.params)
         else:
             ws = self._workspace(min(batch_size, n))
+            outputs = self._feedforward
+
+            def probe_gradient(rows: int) -> np.ndarray:
+                return self._gradient_sum(X[:rows], Y[:rows])
+
         if general:
             grad = np.empty_like(self.params)
             if self._optimizer is None or self._optimizer[0] != optimizer:
@@ -1188,28 +1221,10 @@ class Network:
                 history["seconds"].append(seconds)
                 history["lr"].append(float(eta))
                 for prefix, X_s, Y_s, labels_s in scored:
-                    if gpu is not None:
-                        out = trainer.feedforward(self.params, X_s)
-                    else:
-                        out = self._feedforward(X_s)
-                    predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
-                    correct = int(np.sum(predicted == labels_s))
-                    cost = self._mean_cost(out, Y_s) + self._penalty(lmbda, l1, X_s.shape[0])
-                    history[f"{prefix}_cost"].append(cost)
-                    history[f"{prefix}_correct"].append(correct)
-                    history[f"{prefix}_accuracy"].append(correct / X_s.shape[0])
+                    self._record_score(history, prefix, outputs(X_s), Y_s, labels_s, lmbda, l1)
                 if monitor_gradients:
-                    if gpu is not None:
-                        total = trainer.gradient_sum(self.params, probe)
-                    else:
-                        total = self._gradient_sum(X[:probe], Y[:probe])
-                    norms = self._speeds(total / probe)
-                    previous = None
-                    if history["grad_norm_b"]:
-                        previous = {"bias": np.array(history["grad_norm_b"][-1])}
-                    history["grad_norm_b"].append(norms["bias"].tolist())
-                    history["grad_norm_w"].append(norms["weight"].tolist())
-                    problem = diagnose_gradients(norms, previous)
+                    norms = self._speeds(probe_gradient(probe) / probe)
+                    problem = _record_gradient_norms(history, norms)
                     if problem is not None:
                         warnings.warn(f"epoch {epoch}: {problem}", GradientWarning, stacklevel=2)
                 recorded = True
