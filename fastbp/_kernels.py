@@ -1255,40 +1255,21 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite, threads):
-    """Output activations ``out = aᴸ`` for every row of ``x``: ``aˡ = f(wˡ aˡ⁻¹ + bˡ)``.
+def feedforward(params, model, x, out, finite):
+    """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
-    Parameters
-    ----------
-    params, model
-        The network (see the module's docstring).
-    x : (n, n_in) array
-    out : (n, n_out) array, output
-        ``out[k] = aᴸ`` for the input ``x[k]``.
-    finite : (ceil(n / BLOCK_ROWS),) bool array, output
-        Whether block ``blk``'s inputs are all finite (checked while they are in cache: a NaN
-        need not reach the outputs, since σ(±∞) is finite).
-    threads : int
-        How many runs of contiguous blocks to share out over Numba's threads.
-
-    The rows are cut into blocks of ``BLOCK_ROWS``, each computed whole by one thread in the
-    same order, so the results do not depend on ``threads``. Each run allocates its work
-    buffers once and goes through its blocks in order (a parallel loop over the blocks
-    themselves, allocating per block, took twice as long).
+    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
+    ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
+    in cache: a NaN need not reach the outputs, since σ(±∞) is finite).
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    n_runs = max(1, min(threads, n_blocks))
     sizes, _, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
-    for r in prange(n_runs):
+    for blk in prange(n_blocks):
+        start = blk * BLOCK_ROWS
+        stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        rows = np.empty(BLOCK_ROWS, dtype=np.int64)
-        for blk in range(n_blocks * r // n_runs, n_blocks * (r + 1) // n_runs):
-            start = blk * BLOCK_ROWS
-            stop = min(start + BLOCK_ROWS, n)
-            for k in range(stop - start):
-                rows[k] = start + k
-            forward_pass(params, model, x, rows[: stop - start], ws, 2**62, type(params[0])(0.0), 0)
-            out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
-            finite[blk] = all_finite(x[start:stop])
+        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, type(params[0])(0.0), 0)
+        out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
+        finite[blk] = all_finite(x[start:stop])

@@ -555,8 +555,8 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
-        with _numba_threads(self.threads) as threads:
-            _kernels.feedforward(self.params, self._model, X, out, finite, threads)
+        with _numba_threads(self.threads):
+            _kernels.feedforward(self.params, self._model, X, out, finite)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
