@@ -324,13 +324,48 @@ def workspace(sizes, units, capacity, like):
 # --- forward pass ---------------------------------------------------------------------------
 
 
+@kernel(inline=True)
+def quad_chunk(w0, w1, w2, w3, x0, x1, x2, x3, x4, i, c, acc):
+    """One chunk of ``weighted_input_quad``: ``acc[t][r] += w_r[i : i + c] · x_t[i : i + c]``
+    lane by lane (``c`` values, at most a vector; the lanes past them add 0)."""
+    ((s00, s10, s20, s30), (s01, s11, s21, s31), (s02, s12, s22, s32),
+     (s03, s13, s23, s33), (s04, s14, s24, s34)) = acc  # fmt: skip
+    v0 = simd.load(w0, i, c)
+    v1 = simd.load(w1, i, c)
+    v2 = simd.load(w2, i, c)
+    v3 = simd.load(w3, i, c)
+    y = simd.load(x0, i, c)
+    s00, s10 = simd.fma(s00, v0, y), simd.fma(s10, v1, y)
+    s20, s30 = simd.fma(s20, v2, y), simd.fma(s30, v3, y)
+    y = simd.load(x1, i, c)
+    s01, s11 = simd.fma(s01, v0, y), simd.fma(s11, v1, y)
+    s21, s31 = simd.fma(s21, v2, y), simd.fma(s31, v3, y)
+    y = simd.load(x2, i, c)
+    s02, s12 = simd.fma(s02, v0, y), simd.fma(s12, v1, y)
+    s22, s32 = simd.fma(s22, v2, y), simd.fma(s32, v3, y)
+    y = simd.load(x3, i, c)
+    s03, s13 = simd.fma(s03, v0, y), simd.fma(s13, v1, y)
+    s23, s33 = simd.fma(s23, v2, y), simd.fma(s33, v3, y)
+    y = simd.load(x4, i, c)
+    s04, s14 = simd.fma(s04, v0, y), simd.fma(s14, v1, y)
+    s24, s34 = simd.fma(s24, v2, y), simd.fma(s34, v3, y)
+    return (
+        (s00, s10, s20, s30),
+        (s01, s11, s21, s31),
+        (s02, s12, s22, s32),
+        (s03, s13, s23, s33),
+        (s04, s14, s24, s34),
+    )
+
+
 @kernel()
 def weighted_input_quad(w, b, a, rows, z, j0):
     """``z[:, j] = w[j] · a[rows] + b[j]`` for the neurons ``j0`` to ``j0 + 3``.
 
     Four neurons × five samples per pass over the weight rows: twenty running sums, each a
     SIMD vector (``_simd``) over a chunk of the row, so each weight and input vector is loaded
-    once for five or four products; a row's last, partial chunk is a masked load. The lanes
+    once for five or four products (``quad_chunk``); the whole chunks are plain loads, a row's
+    last, partial chunk a masked load. The lanes
     are summed at the end, always in the same order, so a value does not depend on which
     neurons share its pass. A partial block repeats its last sample (or neuron) and discards
     the repeats.
@@ -342,45 +377,23 @@ def weighted_input_quad(w, b, a, rows, z, j0):
     j3 = min(j0 + 3, n_out - 1)
     w0, w1, w2, w3 = w[j0], w[j1], w[j2], w[j3]
     step = simd.lanes(w0)
+    full = n_in - n_in % step
     for k0 in range(0, m, 5):
         x0 = a[rows[k0]]
         x1 = a[rows[min(k0 + 1, m - 1)]]
         x2 = a[rows[min(k0 + 2, m - 1)]]
         x3 = a[rows[min(k0 + 3, m - 1)]]
         x4 = a[rows[min(k0 + 4, m - 1)]]
-        s00 = s01 = s02 = s03 = s04 = s10 = s11 = s12 = s13 = s14 = simd.zeros(w0)
-        s20 = s21 = s22 = s23 = s24 = s30 = s31 = s32 = s33 = s34 = simd.zeros(w0)
-        for i in range(0, n_in, step):
-            c = n_in - i
-            v0 = simd.load(w0, i, c)
-            v1 = simd.load(w1, i, c)
-            v2 = simd.load(w2, i, c)
-            v3 = simd.load(w3, i, c)
-            y = simd.load(x0, i, c)
-            s00, s10 = simd.fma(s00, v0, y), simd.fma(s10, v1, y)
-            s20, s30 = simd.fma(s20, v2, y), simd.fma(s30, v3, y)
-            y = simd.load(x1, i, c)
-            s01, s11 = simd.fma(s01, v0, y), simd.fma(s11, v1, y)
-            s21, s31 = simd.fma(s21, v2, y), simd.fma(s31, v3, y)
-            y = simd.load(x2, i, c)
-            s02, s12 = simd.fma(s02, v0, y), simd.fma(s12, v1, y)
-            s22, s32 = simd.fma(s22, v2, y), simd.fma(s32, v3, y)
-            y = simd.load(x3, i, c)
-            s03, s13 = simd.fma(s03, v0, y), simd.fma(s13, v1, y)
-            s23, s33 = simd.fma(s23, v2, y), simd.fma(s33, v3, y)
-            y = simd.load(x4, i, c)
-            s04, s14 = simd.fma(s04, v0, y), simd.fma(s14, v1, y)
-            s24, s34 = simd.fma(s24, v2, y), simd.fma(s34, v3, y)
-        sums = (
-            (s00, s10, s20, s30),
-            (s01, s11, s21, s31),
-            (s02, s12, s22, s32),
-            (s03, s13, s23, s33),
-            (s04, s14, s24, s34),
-        )
+        zero = simd.zeros(w0)
+        four = (zero, zero, zero, zero)
+        acc = (four, four, four, four, four)  # acc[t][r]: sample t, neuron r
+        for i in range(0, full, step):  # whole chunks: the mask is a constant, all lanes on
+            acc = quad_chunk(w0, w1, w2, w3, x0, x1, x2, x3, x4, i, step, acc)
+        if full < n_in:
+            acc = quad_chunk(w0, w1, w2, w3, x0, x1, x2, x3, x4, full, n_in - full, acc)
         for t in range(min(5, m - k0)):
             for r in range(min(4, n_out - j0)):
-                z[k0 + t, j0 + r] = simd.total(sums[t][r]) + b[j0 + r]
+                z[k0 + t, j0 + r] = simd.total(acc[t][r]) + b[j0 + r]
 
 
 @kernel(parallel=True)
