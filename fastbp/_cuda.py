@@ -514,6 +514,7 @@ class Trainer:
         self.backup = self.state_backup = None
         self.batch_size = batch_size
         self._data: dict[int, tuple[np.ndarray, object]] = {}
+        self._identity = None  # 0, 1, 2, ...: the probe's targets are its own rows
 
     def _on_device(self, X: np.ndarray):
         """``X`` in device memory, copied there the first time it is seen (the training data
@@ -532,7 +533,7 @@ class Trainer:
     def gradient_sum(self, params: np.ndarray, rows: int) -> np.ndarray:
         """``Σₓ ∇Cₓ`` over the first ``rows`` training samples."""
         self.net.params.copy_to_device(params)
-        if not hasattr(self, "_identity") or self._identity.shape[0] < rows:
+        if self._identity is None or self._identity.shape[0] < rows:
             self._identity = cuda.to_device(np.arange(rows, dtype=np.int64))
         return self.net.gradient_sum(self.x[:rows], self.y, self._identity)
 

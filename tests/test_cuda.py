@@ -101,7 +101,7 @@ def test_import_fastbp_needs_no_cuda_and_says_what_to_install():
 
 
 @pytest.mark.parametrize("option", ["batch_norm", "residual"])
-def test_features_the_gpu_lacks_are_refused_by_name(option, monkeypatch):
+def test_features_the_gpu_lacks_are_refused_by_name(option):
     kwargs = {"batch_norm": True} if option == "batch_norm" else {"residual": [False, True]}
     net = Network([3, 4, 4, 2], **kwargs)
     with pytest.raises(ValueError, match=rf"device: {option} is not implemented"):
