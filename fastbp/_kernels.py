@@ -23,6 +23,7 @@ passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -36,6 +37,19 @@ from ._config import kernel
 #: is faster, since a parallel region costs microseconds to start. (784-30-10 at batch 10 is
 #: 235k per step: one thread; 784-100-10 at batch 100 is 7.8M: all of them.)
 PARALLEL_MIN_WORK = 1_000_000
+
+
+def threading_threshold(sizes, batch_size: int, n_threads: int) -> int | None:
+    """The ``threads_from`` of the compiled passes for a network of ``sizes`` trained in
+    mini-batches of ``batch_size`` on ``n_threads`` threads: ``PARALLEL_MIN_WORK`` when some
+    layer's work per mini-batch reaches it, else ``None`` — then Numba compiles the passes
+    without their parallel branches, which saves seconds of compile time for small networks.
+    """
+    largest = max(int(a) * int(b) for a, b in itertools.pairwise(sizes))
+    if n_threads > 1 and batch_size * largest >= PARALLEL_MIN_WORK:
+        return PARALLEL_MIN_WORK
+    return None
+
 
 #: Rows per block in the parallel kernels. A fixed number, so that how the work is split, and
 #: so every rounding, does not depend on the number of threads.
@@ -164,16 +178,15 @@ def activate_serial(z, a, da, kind, alpha):
 
 
 @kernel(parallel=True)
-def activate(z, a, da, kind, alpha, threaded):
+def activate(z, a, da, kind, alpha):
     """A layer's activation and its derivative, element-wise: ``a = f(z)``, ``da = f'(z)``.
 
     The forward pass keeps ``f'(zˡ)`` for BP1 and BP2, so each neuron's ``exp`` (if any) is
     computed once. Softmax (``kind == SOFTMAX``) works row by row and leaves ``da`` at 0: its
-    Jacobian is not diagonal, and BP1 handles it. With ``threaded`` the elements are shared
-    out over the threads in chunks of 1024 (else ``activate_serial``, which the passes over
-    the layers call directly).
+    Jacobian is not diagonal, and BP1 handles it. The elements are shared out over the
+    threads in chunks of 1024 (``activate_serial`` does the same on the calling thread).
     """
-    if not threaded or kind == SOFTMAX:
+    if kind == SOFTMAX:
         activate_serial(z, a, da, kind, alpha)
         return
     zf = z.ravel()
@@ -397,7 +410,7 @@ def weighted_input_quad(w, b, a, rows, z, j0):
 
 
 @kernel(parallel=True)
-def weighted_input(w, b, a, rows, z, threaded):
+def weighted_input(w, b, a, rows, z):
     """Weighted input of a layer for a mini-batch: ``z = w a + b``.
 
     Parameters
@@ -409,13 +422,10 @@ def weighted_input(w, b, a, rows, z, threaded):
     rows : (m,) int64 array
     z : (m, n_out) array, output
         ``z[k, j] = Σᵢ w[j, i] a[rows[k], i] + b[j]``.
-    threaded : bool
-        Share the neurons out over Numba's threads. Each ``z[k, j]`` is computed whole by
-        one thread, in the same order whatever the thread count.
+
+    The neurons are shared out over Numba's threads, four at a time. Each ``z[k, j]`` is
+    computed whole by one thread, in the same order whatever the thread count.
     """
-    if not threaded:
-        weighted_input_serial(w, b, a, rows, z)
-        return
     for q in prange((w.shape[0] + 3) // 4):
         weighted_input_quad(w, b, a, rows, z, 4 * q)
 
@@ -466,19 +476,16 @@ def weighted_input_chunks(wt, b, a, rows, z, j):
 
 
 @kernel(parallel=True)
-def weighted_input_narrow(w, b, a, rows, z, scratch, threaded):
+def weighted_input_narrow(w, b, a, rows, z, scratch):
     """``weighted_input`` for a layer of short rows (``n_in < NARROW``): ``z = w a + b``.
 
     ``z[k, j] = b[j] + Σᵢ w[j, i] a[rows[k], i]``, the terms added in the order of ``i``.
     The weights are first transposed into ``scratch`` (at least ``n_in · n_out`` values), so
     that the products run along the neurons, whose rows of ``z`` are contiguous: no sum over
-    a short row is split into SIMD lanes to be added up at the end. With ``threaded`` the
-    chunks of neurons are shared out over the threads; each ``z[k, j]`` is computed whole by
-    one thread, in the same order whatever the thread count.
+    a short row is split into SIMD lanes to be added up at the end. The chunks of neurons
+    are shared out over the threads; each ``z[k, j]`` is computed whole by one thread, in the
+    same order whatever the thread count.
     """
-    if not threaded:
-        weighted_input_narrow_serial(w, b, a, rows, z, scratch)
-        return
     n_out, n_in = w.shape
     wt = scratch[: n_in * n_out].reshape((n_in, n_out))
     transpose_into(w, wt)
@@ -595,15 +602,64 @@ def batch_norm_backward(delta, h, inv, gamma, sums):
             delta[k, j] = c * (mf * delta[k, j] - s_d - h[k, j] * s_dh)
 
 
-@kernel()
+@kernel(inline=True)
+def layer_weighted_input(w, b, a, rows, z, scratch, threads_from):
+    """``z = w a[rows] + b`` for one layer, by the kernel that suits its shape and work.
+
+    A layer of at least ``threads_from`` multiply-adds (``m · n_out · n_in``) runs on Numba's
+    threads (``weighted_input``, or ``weighted_input_narrow`` for rows shorter than
+    ``NARROW``), a smaller one on the calling thread. ``threads_from=None`` means no layer
+    threads: Numba then prunes the parallel branch while compiling (it tests the argument's
+    type), so the parallel kernels are not even compiled for a network too small for them.
+    """
+    if threads_from is not None:
+        if rows.shape[0] * w.size >= threads_from:
+            if w.shape[1] >= NARROW:
+                weighted_input(w, b, a, rows, z)
+            else:
+                weighted_input_narrow(w, b, a, rows, z, scratch)
+            return
+    if w.shape[1] >= NARROW:
+        weighted_input_serial(w, b, a, rows, z)
+    else:
+        weighted_input_narrow_serial(w, b, a, rows, z, scratch)
+
+
+@kernel(inline=True)
+def layer_activation(z, a, da, kind, alpha, work, threads_from):
+    """``a = f(z)``, ``da = f'(z)`` for one layer: ``activate`` on Numba's threads when the
+    layer's ``work`` is at least ``threads_from`` (``None``: never; see
+    ``layer_weighted_input``), else ``activate_serial``."""
+    if threads_from is not None:
+        if work >= threads_from:
+            activate(z, a, da, kind, alpha)
+            return
+    activate_serial(z, a, da, kind, alpha)
+
+
+@kernel(inline=True)
+def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from):
+    """BP4 for one layer, ``out += scale · Σₖ δ[k] (a[rows[k]])ᵀ``: ``accumulate_weight_gradient``
+    on Numba's threads when ``m · out.size`` is at least ``threads_from`` (``None``: never;
+    see ``layer_weighted_input``), else ``accumulate_weight_gradient_serial``."""
+    if threads_from is not None:
+        if rows.shape[0] * out.size >= threads_from:
+            accumulate_weight_gradient(delta, a, rows, out, scale, coef)
+            return
+    accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef)
+
+
+@kernel(inline=True)
 def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
-    at least ``threads_from`` multiply-adds runs on several threads. With ``dropout > 0`` the
-    hidden layers go through ``drop_out`` (training only). Batch-normalised layers use
-    ``batch_norm_forward`` with ``bn_mode`` (0: running statistics, 1: the mini-batch's,
-    2: the mini-batch's and update the running ones); their ``z`` is then ``γ ẑ + β``.
+    at least ``threads_from`` multiply-adds runs on several threads (``None``: none does).
+    With a ``dropout`` probability (``None`` for none) the hidden layers go through
+    ``drop_out`` (training only).
+    Batch-normalised layers use ``batch_norm_forward`` with ``bn_mode`` (0: running
+    statistics, 1: the mini-batch's, 2: the mini-batch's and update the running ones); their
+    ``z`` is then ``γ ẑ + β``.
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
     zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
@@ -611,17 +667,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
         z = unit_view(zbuf, sizes, units, l, m)
-        threaded = m * w.size >= threads_from
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
-        if w.shape[1] >= NARROW:
-            if threaded:
-                weighted_input(w, b, a_in, a_rows, z, True)
-            else:
-                weighted_input_serial(w, b, a_in, a_rows, z)
-        elif threaded:
-            weighted_input_narrow(w, b, a_in, a_rows, z, tbuf, True)
-        else:
-            weighted_input_narrow_serial(w, b, a_in, a_rows, z, tbuf)
+        layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from)
         if bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -630,12 +677,10 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
                 stats[0, lo:hi], stats[1, lo:hi], bn_mode,
             )  # fmt: skip
         a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
-        if threaded:
-            activate(z, a, da, acts[l], alphas[l], True)
-        else:
-            activate_serial(z, a, da, acts[l], alphas[l])
-        if dropout > 0 and l < sizes.shape[0] - 1:
-            drop_out(a, da, dropout)
+        layer_activation(z, a, da, acts[l], alphas[l], m * w.size, threads_from)
+        if dropout is not None:  # pruned while compiling when there is no dropout
+            if l < sizes.shape[0] - 1:
+                drop_out(a, da, dropout)
         if residual[l] == 1:  # aˡ = f(zˡ) + aˡ⁻¹
             a += unit_view(abuf, sizes, units, l - 1, m)
         elif residual[l] == 2:  # aˡ = f(zˡ) + P aˡ⁻¹
@@ -883,7 +928,7 @@ def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
 
 
 @kernel(parallel=True)
-def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
+def accumulate_weight_gradient(delta, a, rows, out, scale, coef):
     """BP4 summed over the mini-batch: ``out += scale · Σₖ δˡ[k] (aˡ⁻¹[rows[k]])ᵀ``.
 
     ``∂C/∂wˡ = δˡ (aˡ⁻¹)ᵀ``: with ``scale = 1`` this adds the summed gradient to ``out``; with
@@ -892,12 +937,9 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef, threaded):
     four at a time through ``accumulate_weight_gradient_quad``; longer ones four at a time
     through ``accumulate_weight_gradient_rows4`` and the last one to three in pairs through
     ``accumulate_weight_gradient_pair`` (which kernel a row gets depends only on the shape).
-    With ``threaded`` the rows of ``out`` are shared out over the threads; each row is owned
-    by one, so nothing races and the result does not depend on the thread count.
+    The rows of ``out`` are shared out over the threads; each row is owned by one, so nothing
+    races and the result does not depend on the thread count.
     """
-    if not threaded:
-        accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef)
-        return
     if out.shape[1] < NARROW:
         for q in prange((out.shape[0] + 3) // 4):
             accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
@@ -937,7 +979,7 @@ def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads):
 # --- whole passes over the layers ----------------------------------------------------------
 
 
-@kernel()
+@kernel(inline=True)
 def backpropagate_errors(params, model, y, rows, ws):
     """BP1 for the output layer, then BP2 down to layer 1, after ``forward_pass``.
 
@@ -977,7 +1019,7 @@ def backpropagate_errors(params, model, y, rows, ws):
             )  # fmt: skip
 
 
-@kernel()
+@kernel(inline=True)
 def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
     """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
 
@@ -992,22 +1034,17 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
         out_w, out_b = layer_views(out, sizes, offsets, l)
         accumulate_bias_gradient(delta, out_b, scale)
         if residual[l] == 2:  # ∂C/∂P = Σₖ gˡ[k] (aˡ⁻¹[k])ᵀ
-            big = m * out_w.size >= threads_from
-            accumulate_weight_gradient(
+            layer_weight_gradient(
                 unit_view(gbuf, sizes, units, l, m), unit_view(abuf, sizes, units, l - 1, m),
-                own[:m], projection_view(out, sizes, offsets, l), scale, coef, big,
+                own[:m], projection_view(out, sizes, offsets, l), scale, coef, threads_from,
             )  # fmt: skip
         if bn[l]:
             out_gamma, out_beta = norm_views(out, sizes, offsets, l)
             for j in range(sizes[l]):
                 out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
                 out_beta[j] += scale * nbuf[1, units[l - 1] + j]
-        threaded = m * out_w.size >= threads_from
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
-        if threaded:
-            accumulate_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, True)
-        else:
-            accumulate_weight_gradient_serial(delta, a_in, a_rows, out_w, scale, coef)
+        layer_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, threads_from)
 
 
 @kernel()
@@ -1015,10 +1052,9 @@ def backward_pass(params, model, x, y, rows, ws, grad, dropout):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``."""
-    never = 2**62
-    forward_pass(params, model, x, rows, ws, never, dropout, 1)
+    forward_pass(params, model, x, rows, ws, None, dropout, 1)
     backpropagate_errors(params, model, y, rows, ws)
-    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), never)
+    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None)
 
 
 @kernel()
@@ -1034,7 +1070,7 @@ def regularise_weights(w, decay, shrink):
         w[i] = decay * v - (shrink if v > zero else (-shrink if v < zero else zero))
 
 
-@kernel()
+@kernel(inline=True)
 def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from):
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
 
@@ -1073,8 +1109,9 @@ def train_epoch(
     mini-batch of ``m`` samples: ``forward_pass``, ``backpropagate_errors`` (all ``δˡ`` from
     the weights before the step), then ``sgd_step`` with ``η/m``. ``l2`` and ``l1`` are the
     regularisation strengths ``λ/n`` (0 for none); ``dropout`` the probability of dropping a
-    hidden neuron, drawn from Numba's generator seeded with ``seed``. Layers with at least
-    ``threads_from`` multiply-adds per mini-batch run on several threads.
+    hidden neuron (``None`` for none), drawn from Numba's generator seeded with ``seed``.
+    Layers with at least ``threads_from`` multiply-adds per mini-batch run on several threads
+    (``None``: none does; see ``threading_threshold``).
 
     ``backup`` is empty for a normal epoch. To find where an epoch went non-finite, the caller
     replays it (same order, same seed) with a ``backup`` the size of ``params``: each step is
@@ -1264,7 +1301,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
-            backward_pass(params, model, x, y, rows, ws, g, type(params[0])(0.0))
+            backward_pass(params, model, x, y, rows, ws, g, None)
 
 
 @kernel(parallel=True)
@@ -1283,6 +1320,6 @@ def feedforward(params, model, x, out, finite):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, 2**62, type(params[0])(0.0), 0)
+        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

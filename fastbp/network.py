@@ -453,7 +453,9 @@ class Network:
 
     def _workspace(self, rows: int) -> tuple[np.ndarray, ...]:
         """Work buffers of the kernels for mini-batches of up to ``rows`` samples."""
-        return _kernels.workspace(self._sizes, self._units, rows, self.params)
+        # The kernel's Python source run by the interpreter: it only allocates, and calling it
+        # compiled would add a second to the first fit's compile time.
+        return _kernels.workspace.py_func(self._sizes, self._units, rows, self.params)
 
     # --- input checking ----------------------------------------------------------------
 
@@ -767,8 +769,7 @@ class Network:
             grad = np.zeros_like(self.params)
             rows = np.arange(X.shape[0], dtype=np.int64)
             _kernels.backward_pass(
-                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad,
-                self.dtype.type(0),
+                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad, None
             )  # fmt: skip
             return grad
         n = X.shape[0]
@@ -797,7 +798,7 @@ class Network:
         grad = np.zeros_like(self.params)
         rows = np.arange(m, dtype=np.int64)
         _kernels.seed_generator(seed)
-        p = self.dtype.type(dropout)
+        p = self.dtype.type(dropout) if dropout > 0 else None
         _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p)
         zbuf, abuf, dbuf = ws[:3]
 
@@ -1161,17 +1162,20 @@ class Network:
                     self.params, state if general else None, order, OPTIMIZERS[optimizer], eta,
                     hyper, l2, l1_over_n, clip, t0, check=backup.size > 0,
                 )  # fmt: skip
+            # None, not 0, for no dropout and for no threads: the compiler then leaves those
+            # branches out (each costs compile time, not run time).
+            p = dropout if dropout > 0 else None
             with _numba_threads(threads) as n_threads:
-                threads_from = _kernels.PARALLEL_MIN_WORK if n_threads > 1 else 2**62
+                threads_from = _kernels.threading_threshold(self.sizes, batch_size, n_threads)
                 if general:
                     return _kernels.train_epoch_general(
                         self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                        dropout, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
+                        p, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
                         threads_from, backup.ravel(), state_backup,
                     )  # fmt: skip
                 failed, layer = _kernels.train_epoch(
                     self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                    dropout, mask_seed, ws, threads_from, backup.ravel(),
+                    p, mask_seed, ws, threads_from, backup.ravel(),
                 )  # fmt: skip
                 return 0, failed, layer
 

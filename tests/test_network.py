@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,7 +81,8 @@ def term_scales(net, ref, X, Y, cost="quadratic"):
     always sums to 0). From the output's ``|a| + |y|`` (the terms of ``g = a − y``), times
     ``|f'(zᴸ)|`` for the quadratic cost, or ``a ⊙ (|g| + Σ|g|a)`` with a softmax output,
     through ``|w|ᵀ`` and ``|f'(z)|``; for ``z = w a + b``, ``|w||a| + |b|``, and for
-    ``f(z)``, that times ``|f'(z)|``. Returns one number per layer for each key of a trace."""
+    ``f(z)``, that times ``|f'(z)|``; for BP4's ``δ aᵀ``, the terms of ``δ`` times those of
+    ``a``. Returns one number per layer for each key of a trace."""
     a_out = ref["activations"][-1]
     g = np.abs(a_out) + np.abs(np.asarray(Y, dtype=np.float64))
     if cost != "quadratic":
@@ -103,15 +105,19 @@ def term_scales(net, ref, X, Y, cost="quadratic"):
         naive.derivative(name, z, 0.2) if name != "softmax" else np.ones_like(z)
         for name, z in zip(net.activations, ref["zs"], strict=True)
     ]
+    # Each activation, with the rounding error of its z (whose terms may cancel) carried
+    # through f: BP4's a δᵀ inherits it.
+    a_terms = [
+        np.maximum(t * np.abs(d), np.abs(a))
+        for t, d, a in zip(z_terms, derivatives, ref["activations"], strict=True)
+    ]
+    a_in_terms = [np.abs(inputs[0]), *a_terms[:-1]]
     return {
         "zs": [t.max() for t in z_terms],
-        "activations": [
-            max((t * np.abs(d)).max(), np.abs(a).max())
-            for t, d, a in zip(z_terms, derivatives, ref["activations"], strict=True)
-        ],
+        "activations": [t.max() for t in a_terms],
         "deltas": [d.max() for d in deltas],
         "nabla_b": [d.sum(axis=0).max() for d in deltas],
-        "nabla_w": [(d.T @ np.abs(a)).max() for d, a in zip(deltas, inputs, strict=True)],
+        "nabla_w": [(d.T @ a).max() for d, a in zip(deltas, a_in_terms, strict=True)],
     }
 
 
@@ -267,16 +273,25 @@ def test_threaded_products_equal_single_threaded_bitwise(dtype, n_in):
     delta = rng.standard_normal((13, 37)).astype(dtype)
     rows = rng.permutation(40)[:13]
     coef = np.empty((19, 2, 5), dtype=dtype)
+    z_in = rng.standard_normal((40, 60)).astype(dtype)  # three chunks of 1024
     results = []
     for threaded in (False, True):
-        z = np.empty((13, 37), dtype=dtype)
-        _kernels.weighted_input(w, b, x, rows, z, threaded)
-        z_narrow = np.empty((13, 37), dtype=dtype)
+        z, z_narrow = np.empty((13, 37), dtype=dtype), np.empty((13, 37), dtype=dtype)
+        a, da = np.empty((40, 60), dtype=dtype), np.empty((40, 60), dtype=dtype)
         scratch = np.empty(w.size, dtype=dtype)
-        _kernels.weighted_input_narrow(w, b, x, rows, z_narrow, scratch, threaded)
         out = w.copy()
-        _kernels.accumulate_weight_gradient(delta, x, rows, out, w.dtype.type(-0.1), coef, threaded)
-        results.append((z, out, z_narrow))
+        step = w.dtype.type(-0.1)
+        if threaded:
+            _kernels.weighted_input(w, b, x, rows, z)
+            _kernels.weighted_input_narrow(w, b, x, rows, z_narrow, scratch)
+            _kernels.accumulate_weight_gradient(delta, x, rows, out, step, coef)
+            _kernels.activate(z_in, a, da, _kernels.SIGMOID, w.dtype.type(0))
+        else:
+            _kernels.weighted_input_serial(w, b, x, rows, z)
+            _kernels.weighted_input_narrow_serial(w, b, x, rows, z_narrow, scratch)
+            _kernels.accumulate_weight_gradient_serial(delta, x, rows, out, step, coef)
+            _kernels.activate_serial(z_in, a, da, _kernels.SIGMOID, w.dtype.type(0))
+        results.append((z, out, z_narrow, a, da))
     for single, threaded in zip(results[0], results[1], strict=True):
         assert single.tobytes() == threaded.tobytes()
     x64, w64 = x[rows].astype(np.float64), w.astype(np.float64)
@@ -445,7 +460,7 @@ def test_activations_are_stable_at_extreme_inputs(name, dtype):
     a, da = np.empty_like(z), np.empty_like(z)
     alpha = 0.3
     with np.errstate(all="raise"):
-        _kernels.activate(z, a, da, ACTIVATIONS[name], dtype(alpha), False)
+        _kernels.activate_serial(z, a, da, ACTIVATIONS[name], dtype(alpha))
     assert a.dtype == dtype and np.isfinite(a).all() and np.isfinite(da).all()
     z64 = z.astype(np.float64)
     want_a = naive.activation(name, z64, alpha)
@@ -460,7 +475,7 @@ def test_vectorised_sigmoid_matches_the_scalar_formula(dtype):
     the last place, subnormal results included; NaN stays NaN, ±∞ give 0 and 1."""
     z = np.concatenate([np.linspace(-800, 800, 20_001), [-103.9, -745.0, -88.5]]).astype(dtype)
     a, da = np.empty_like(z), np.empty_like(z)
-    _kernels.activate(z[None], a[None], da[None], _kernels.SIGMOID, dtype(0), False)
+    _kernels.activate_serial(z[None], a[None], da[None], _kernels.SIGMOID, dtype(0))
     want = np.array([_kernels.sigmoid_and_prime.py_func(v) for v in z.astype(np.float64)])
     tiny = np.finfo(dtype).smallest_subnormal
     for got, ref in ((a, want[:, 0]), (da, want[:, 1])):
@@ -468,14 +483,14 @@ def test_vectorised_sigmoid_matches_the_scalar_formula(dtype):
         assert ulps.max() <= 4
     special = np.array([np.nan, np.inf, -np.inf], dtype)
     a, da = np.empty_like(special), np.empty_like(special)
-    _kernels.activate(special[None], a[None], da[None], _kernels.SIGMOID, dtype(0), False)
+    _kernels.activate_serial(special[None], a[None], da[None], _kernels.SIGMOID, dtype(0))
     assert np.isnan(a[0]) and np.isnan(da[0]) and a[1:].tolist() == [1, 0] and da[1] == da[2] == 0
 
 
 def test_sigmoid_exact_values():
     z = np.array([[-1e4, 0.0, 1e4]], dtype=np.float32)
     a, da = np.empty_like(z), np.empty_like(z)
-    _kernels.activate(z, a, da, _kernels.SIGMOID, np.float32(0), False)
+    _kernels.activate_serial(z, a, da, _kernels.SIGMOID, np.float32(0))
     assert a.tolist() == [[0.0, 0.5, 1.0]] and da[0, 1] == 0.25
 
 
@@ -483,7 +498,7 @@ def test_softmax_rows_sum_to_one_without_overflow():
     z = np.array([[1000.0, 1000.0, -1000.0]])
     a, da = np.empty_like(z), np.empty_like(z)
     with np.errstate(all="raise"):
-        _kernels.activate(z, a, da, _kernels.SOFTMAX, 0.0, False)
+        _kernels.activate_serial(z, a, da, _kernels.SOFTMAX, 0.0)
     np.testing.assert_allclose(a, [[0.5, 0.5, 0.0]], atol=1e-300)
 
 
@@ -610,17 +625,25 @@ def test_mnist_one_epoch_reaches_the_books_accuracy(mnist_book):
     assert net.accuracy(X_test, y_test) >= 0.89
 
 
-def test_float32_kernels_do_no_float64_arithmetic():
-    # A literal of another type (``x * 0``, ``1 - a``, ``v / m`` with an integer ``m``) makes
-    # Numba compute in float64 and round back, silently slowing float32 code. Compile every
-    # entry point in float32 (in a fresh process, uncached, so LLVM IR can be read) and look
-    # for float → double conversions. The one allowed is in ``drop_out``, where Numba's
-    # generator draws a double and compares it with the dropout rate.
+PARALLEL_KERNELS = (
+    "weighted_input",
+    "weighted_input_narrow",
+    "activate",
+    "accumulate_weight_gradient",
+)
+
+
+@pytest.fixture(scope="module")
+def uncached_compile():
+    """Compile every entry point in float32 in a fresh process with Numba's cache off (so its
+    LLVM IR can be read): first small networks, recording which parallel kernels that
+    compiled, then a network big enough to thread. Returns the JSON the process prints."""
     script = textwrap.dedent(
         """
-        import collections, re
+        import json, re, sys
         import numpy as np
         from fastbp import Network, _kernels as K
+        parallel = sys.argv[1:]
         X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
         y = np.arange(20) % 3
         for options in ({"optimizer": "adam", "clip_norm": 1.0}, {}, {"dropout": 0.2}):
@@ -632,6 +655,14 @@ def test_float32_kernels_do_no_float64_arithmetic():
         net.fit(X, y, epochs=1, batch_size=5, lr=0.5)
         net.gradients(X, y)
         net.predict(X)
+        small = [name for name in parallel if getattr(K, name).signatures]
+        # 100 · 6 · 2000 multiply-adds per mini-batch: layer 1 threads (its rows are narrow);
+        # 100 · 2000 · 600 for layer 2 (long rows).
+        wide = Network([6, 2000, 600], seed=0)
+        wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, threads=2)
+        wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, optimizer="adam", threads=2)
+        big = [name for name in parallel if getattr(K, name).signatures]
+        promoted = []
         for name in ("train_epoch", "train_epoch_general", "feedforward", "batch_gradient",
                      "backward_pass"):
             kernel = getattr(K, name)
@@ -644,11 +675,30 @@ def test_float32_kernels_do_no_float64_arithmetic():
                         found = re.search(r"_kernels\\d+([a-z_]+)", line)
                         where = found.group(1) if found else "Numba's " + line[:60]
                     if "fpext float" in line and "double" in line and where != "drop_out":
-                        print(name, where)
+                        promoted.append(f"{name}: {where}")
+        print(json.dumps({"small": small, "big": big, "promoted": promoted}))
         """
     )
-    env = {**os.environ, "FASTBP_CACHE": "0"}
+    env = {**os.environ, "FASTBP_CACHE": "0", "NUMBA_NUM_THREADS": "2"}  # even on one core
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
-    )
-    assert result.stdout == "", f"float64 arithmetic in float32 kernels:\n{result.stdout}"
+        [sys.executable, "-c", script, *PARALLEL_KERNELS],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
+def test_float32_kernels_do_no_float64_arithmetic(uncached_compile):
+    # A literal of another type (``x * 0``, ``1 - a``, ``v / m`` with an integer ``m``) makes
+    # Numba compute in float64 and round back, silently slowing float32 code. Look for float →
+    # double conversions in the LLVM IR of every float32 entry point, parallel kernels
+    # included. The one allowed is in ``drop_out``, where Numba's generator draws a double and
+    # compares it with the dropout rate.
+    promoted = uncached_compile["promoted"]
+    assert promoted == [], "float64 arithmetic in float32 kernels:\n" + "\n".join(promoted)
+
+
+def test_parallel_kernels_are_compiled_only_for_networks_that_thread(uncached_compile):
+    # Below the threading threshold ``threads_from`` is None and Numba prunes the parallel
+    # branches, which saves seconds of a cold start; a network that threads compiles them all.
+    assert uncached_compile["small"] == []
+    assert uncached_compile["big"] == list(PARALLEL_KERNELS)
