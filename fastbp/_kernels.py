@@ -51,6 +51,14 @@ def threading_threshold(sizes, batch_size: int, n_threads: int) -> int | None:
     return None
 
 
+def has_extras(model) -> bool | None:
+    """The ``extras`` argument of the compiled passes for ``model``: ``True`` if some layer
+    has a residual connection or batch normalisation, else ``None``, for which Numba compiles
+    the passes without that code (it prunes ``extras is not None`` on the argument's type)."""
+    residual, bn = model[6], model[7]
+    return True if residual.any() or bn.any() else None
+
+
 #: Rows per block in the parallel kernels. A fixed number, so that how the work is split, and
 #: so every rounding, does not depend on the number of threads.
 BLOCK_ROWS = 64
@@ -650,7 +658,7 @@ def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from):
 
 
 @kernel(inline=True)
-def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
+def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, extras):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
@@ -659,7 +667,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
     ``drop_out`` (training only).
     Batch-normalised layers use ``batch_norm_forward`` with ``bn_mode`` (0: running
     statistics, 1: the mini-batch's, 2: the mini-batch's and update the running ones); their
-    ``z`` is then ``γ ẑ + β``.
+    ``z`` is then ``γ ẑ + β``. ``extras`` is ``None`` for a network without residual
+    connections and batch normalisation (see ``has_extras``).
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
     zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
@@ -669,7 +678,7 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
         z = unit_view(zbuf, sizes, units, l, m)
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
         layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from)
-        if bn[l]:
+        if extras is not None and bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
             batch_norm_forward(
@@ -681,6 +690,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode):
         if dropout is not None:  # pruned while compiling when there is no dropout
             if l < sizes.shape[0] - 1:
                 drop_out(a, da, dropout)
+        if extras is None:
+            continue
         if residual[l] == 1:  # aˡ = f(zˡ) + aˡ⁻¹
             a += unit_view(abuf, sizes, units, l - 1, m)
         elif residual[l] == 2:  # aˡ = f(zˡ) + P aˡ⁻¹
@@ -980,7 +991,7 @@ def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads):
 
 
 @kernel(inline=True)
-def backpropagate_errors(params, model, y, rows, ws):
+def backpropagate_errors(params, model, y, rows, ws, extras):
     """BP1 for the output layer, then BP2 down to layer 1, after ``forward_pass``.
 
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
@@ -1010,7 +1021,7 @@ def backpropagate_errors(params, model, y, rows, ws):
             residual[l + 1],
             projection_view(params, sizes, offsets, l + 1) if residual[l + 1] == 2 else w_next,
         )
-        if bn[l]:
+        if extras is not None and bn[l]:
             gamma, _ = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
             batch_norm_backward(
@@ -1020,7 +1031,7 @@ def backpropagate_errors(params, model, y, rows, ws):
 
 
 @kernel(inline=True)
-def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
+def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras):
     """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
 
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
@@ -1033,12 +1044,12 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
         delta = unit_view(dbuf, sizes, units, l, m)
         out_w, out_b = layer_views(out, sizes, offsets, l)
         accumulate_bias_gradient(delta, out_b, scale)
-        if residual[l] == 2:  # ∂C/∂P = Σₖ gˡ[k] (aˡ⁻¹[k])ᵀ
+        if extras is not None and residual[l] == 2:  # ∂C/∂P = Σₖ gˡ[k] (aˡ⁻¹[k])ᵀ
             layer_weight_gradient(
                 unit_view(gbuf, sizes, units, l, m), unit_view(abuf, sizes, units, l - 1, m),
                 own[:m], projection_view(out, sizes, offsets, l), scale, coef, threads_from,
             )  # fmt: skip
-        if bn[l]:
+        if extras is not None and bn[l]:
             out_gamma, out_beta = norm_views(out, sizes, offsets, l)
             for j in range(sizes[l]):
                 out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
@@ -1048,13 +1059,13 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from):
 
 
 @kernel()
-def backward_pass(params, model, x, y, rows, ws, grad, dropout):
+def backward_pass(params, model, x, y, rows, ws, grad, dropout, extras):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
-    ``δˡ`` is left in ``ws``."""
-    forward_pass(params, model, x, rows, ws, None, dropout, 1)
-    backpropagate_errors(params, model, y, rows, ws)
-    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None)
+    ``δˡ`` is left in ``ws``. ``dropout`` and ``extras`` as for ``forward_pass``."""
+    forward_pass(params, model, x, rows, ws, None, dropout, 1, extras)
+    backpropagate_errors(params, model, y, rows, ws, extras)
+    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras)
 
 
 @kernel()
@@ -1071,7 +1082,7 @@ def regularise_weights(w, decay, shrink):
 
 
 @kernel(inline=True)
-def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from):
+def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras):
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
 
     BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
@@ -1085,7 +1096,7 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.reshape(w.size), decay, shrink)
-    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from)
+    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras)
 
 
 @kernel()
@@ -1100,8 +1111,9 @@ def copy_values(dst, src):
 
 @kernel()
 def train_epoch(
-    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, threads_from, backup
-):
+    params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, threads_from, backup,
+    extras,
+):  # fmt: skip
     """One epoch of mini-batch SGD, entirely in compiled code and without allocating.
 
     The samples are visited in the order ``order`` (a permutation of the rows of ``x``),
@@ -1111,7 +1123,8 @@ def train_epoch(
     regularisation strengths ``λ/n`` (0 for none); ``dropout`` the probability of dropping a
     hidden neuron (``None`` for none), drawn from Numba's generator seeded with ``seed``.
     Layers with at least ``threads_from`` multiply-adds per mini-batch run on several threads
-    (``None``: none does; see ``threading_threshold``).
+    (``None``: none does; see ``threading_threshold``); ``extras`` is ``None`` for a network
+    without residual connections and batch normalisation (see ``has_extras``).
 
     ``backup`` is empty for a normal epoch. To find where an epoch went non-finite, the caller
     replays it (same order, same seed) with a ``backup`` the size of ``params``: each step is
@@ -1129,9 +1142,9 @@ def train_epoch(
         eta_over_m = eta / type(eta)(stop - start)
         if backup.size:
             copy_values(backup, params)
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
-        backpropagate_errors(params, model, y, rows, ws)
-        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
+        backpropagate_errors(params, model, y, rows, ws, extras)
+        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
             copy_values(params, backup)
@@ -1224,7 +1237,7 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
 @kernel()
 def train_epoch_general(
     params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws, grad, state,
-    optimizer, hyper, clip, t0, threads_from, backup, state_backup,
+    optimizer, hyper, clip, t0, threads_from, backup, state_backup, extras,
 ):  # fmt: skip
     """One epoch with an optimiser, regularisation as a gradient term, and clipping.
 
@@ -1233,7 +1246,8 @@ def train_epoch_general(
     gradient, clipped (``clip = (max_norm, max_value)``), then ``optimizer_step``. ``t0`` is
     the number of steps taken before this epoch. Returns the number of steps after it and, as
     ``train_epoch`` (whose ``backup`` replay this shares, with ``state_backup`` for the
-    optimiser's state), the first non-finite mini-batch and layer, or -1 and -1.
+    optimiser's state), the first non-finite mini-batch and layer, or -1 and -1. The other
+    arguments are ``train_epoch``'s.
     """
     n = order.shape[0]
     t = t0
@@ -1246,9 +1260,11 @@ def train_epoch_general(
             copy_values(backup, params)
             copy_values(state_backup, state)
         grad[:] = 0
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2)
-        backpropagate_errors(params, model, y, rows, ws)
-        accumulate_gradient(model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
+        backpropagate_errors(params, model, y, rows, ws, extras)
+        accumulate_gradient(
+            model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from, extras
+        )
         if l2 != 0 or l1 != 0:
             add_regularisation_gradient(params, model, grad, l2, l1)
         clip_gradient(grad, clip[0], clip[1])
@@ -1285,13 +1301,13 @@ def all_finite(a):
 
 
 @kernel(parallel=True)
-def batch_gradient(params, model, x, y, slices, grad_slices):
+def batch_gradient(params, model, x, y, slices, grad_slices, extras):
     """Summed gradient ``Σₓ ∇Cₓ`` over all rows of ``x``, split over threads without races.
 
     The rows are cut into ``len(slices) - 1`` contiguous slices (``slices`` holds their
     bounds); slice ``s`` sums its own samples into its own buffer ``grad_slices[s]``, in
     blocks of ``BLOCK_ROWS``. The caller adds the slices up in order, so the result does not
-    depend on the thread count.
+    depend on the thread count. ``extras`` as for ``forward_pass``.
     """
     sizes, _, units, _, _, _, _, _, _ = model
     n_slices = slices.shape[0] - 1
@@ -1301,16 +1317,17 @@ def batch_gradient(params, model, x, y, slices, grad_slices):
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
-            backward_pass(params, model, x, y, rows, ws, g, None)
+            backward_pass(params, model, x, y, rows, ws, g, None, extras)
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite):
+def feedforward(params, model, x, out, finite, extras):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
     ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
-    in cache: a NaN need not reach the outputs, since σ(±∞) is finite).
+    in cache: a NaN need not reach the outputs, since σ(±∞) is finite). ``extras`` as for
+    ``forward_pass``.
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
@@ -1320,6 +1337,6 @@ def feedforward(params, model, x, out, finite):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0)
+        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])

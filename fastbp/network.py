@@ -335,6 +335,7 @@ class Network:
             np.array([False, *bn], dtype=np.bool_),
             self._bn_stats,
         )
+        self._extras = _kernels.has_extras(self._model)
         self.params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self.weights, self.biases = self._views(self.params)
         #: ``(optimiser name, state (2, params.size), steps taken)`` once one has been used.
@@ -570,7 +571,7 @@ class Network:
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
         with _numba_threads(self.threads):
-            _kernels.feedforward(self.params, self._model, X, out, finite)
+            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
@@ -769,7 +770,8 @@ class Network:
             grad = np.zeros_like(self.params)
             rows = np.arange(X.shape[0], dtype=np.int64)
             _kernels.backward_pass(
-                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad, None
+                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad, None,
+                self._extras,
             )  # fmt: skip
             return grad
         n = X.shape[0]
@@ -779,7 +781,7 @@ class Network:
         slices = np.minimum(np.arange(n_slices + 1, dtype=np.int64) * per_slice, n)
         grads = np.empty((n_slices, self.params.size), dtype=self.dtype)
         with _numba_threads(self.threads):
-            _kernels.batch_gradient(self.params, self._model, X, Y, slices, grads)
+            _kernels.batch_gradient(self.params, self._model, X, Y, slices, grads, self._extras)
         total = grads[0].copy()
         for g in grads[1:]:
             total += g
@@ -799,7 +801,7 @@ class Network:
         rows = np.arange(m, dtype=np.int64)
         _kernels.seed_generator(seed)
         p = self.dtype.type(dropout) if dropout > 0 else None
-        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p)
+        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p, self._extras)
         zbuf, abuf, dbuf = ws[:3]
 
         def per_layer(buf: np.ndarray) -> list[np.ndarray]:
@@ -1171,11 +1173,11 @@ class Network:
                     return _kernels.train_epoch_general(
                         self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                         p, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
-                        threads_from, backup.ravel(), state_backup,
+                        threads_from, backup.ravel(), state_backup, self._extras,
                     )  # fmt: skip
                 failed, layer = _kernels.train_epoch(
                     self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                    p, mask_seed, ws, threads_from, backup.ravel(),
+                    p, mask_seed, ws, threads_from, backup.ravel(), self._extras,
                 )  # fmt: skip
                 return 0, failed, layer
 

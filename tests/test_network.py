@@ -646,6 +646,9 @@ def uncached_compile():
         parallel = sys.argv[1:]
         X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
         y = np.arange(20) % 3
+        Network([6, 5, 4, 3], seed=0).fit(X, y, epochs=1, batch_size=5, lr=0.5)
+        extras = ("batch_norm_forward", "batch_norm_backward", "add_projection", "drop_out")
+        plain = [name for name in (*parallel, *extras) if getattr(K, name).signatures]
         for options in ({"optimizer": "adam", "clip_norm": 1.0}, {}, {"dropout": 0.2}):
             net = Network([6, 5, 4, 3], seed=0, batch_norm=True)
             net.fit(X, y, epochs=1, batch_size=5, lr=0.5, lmbda=0.1, l1=0.1, **options)
@@ -676,7 +679,7 @@ def uncached_compile():
                         where = found.group(1) if found else "Numba's " + line[:60]
                     if "fpext float" in line and "double" in line and where != "drop_out":
                         promoted.append(f"{name}: {where}")
-        print(json.dumps({"small": small, "big": big, "promoted": promoted}))
+        print(json.dumps({"plain": plain, "small": small, "big": big, "promoted": promoted}))
         """
     )
     env = {**os.environ, "FASTBP_CACHE": "0", "NUMBA_NUM_THREADS": "2"}  # even on one core
@@ -697,8 +700,10 @@ def test_float32_kernels_do_no_float64_arithmetic(uncached_compile):
     assert promoted == [], "float64 arithmetic in float32 kernels:\n" + "\n".join(promoted)
 
 
-def test_parallel_kernels_are_compiled_only_for_networks_that_thread(uncached_compile):
-    # Below the threading threshold ``threads_from`` is None and Numba prunes the parallel
-    # branches, which saves seconds of a cold start; a network that threads compiles them all.
+def test_kernels_are_compiled_only_for_networks_that_use_them(uncached_compile):
+    # ``threads_from``, ``dropout`` and ``extras`` are None where a network does not thread,
+    # drop out, or have residual connections or batch norm, and Numba prunes those branches,
+    # which saves seconds of a cold start. A network that threads compiles them all.
+    assert uncached_compile["plain"] == []
     assert uncached_compile["small"] == []
     assert uncached_compile["big"] == list(PARALLEL_KERNELS)
