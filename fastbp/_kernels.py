@@ -898,6 +898,26 @@ def block_coefficients(delta, k0, j, scale):
     )
 
 
+@kernel(inline=True)
+def rows4_chunk(outs, xs, coefs, i, c):
+    """One chunk of ``accumulate_weight_gradient_rows4``: ``o_r[i : i + c] += Σₜ cᵣ[t] ·
+    x_t[i : i + c]`` for its four output rows (``c`` values, at most a vector)."""
+    x0, x1, x2, x3, x4 = xs
+    y0 = simd.load(x0, i, c)
+    y1 = simd.load(x1, i, c)
+    y2 = simd.load(x2, i, c)
+    y3 = simd.load(x3, i, c)
+    y4 = simd.load(x4, i, c)
+    for r in range(4):
+        o, cj = outs[r], coefs[r]
+        u = simd.mul(y0, cj[0])
+        u = simd.fma(u, cj[1], y1)
+        u = simd.fma(u, cj[2], y2)
+        u = simd.fma(u, cj[3], y3)
+        u = simd.fma(u, cj[4], y4)
+        simd.store(o, i, c, simd.add(simd.load(o, i, c), u))
+
+
 @kernel()
 def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
     """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the four rows ``j0`` to ``j0 + 3``.
@@ -905,37 +925,33 @@ def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
     Four output rows from five samples per pass: for each SIMD vector of the row, five input
     vectors are loaded and each output vector is loaded, updated with five products and stored
     once (twenty products per five input and four output vectors); the twenty coefficients
-    ``scale · δ`` stay in registers. The last vector of a row is masked; samples past the end
-    of a partial block get coefficient 0.
+    ``scale · δ`` stay in registers. The whole vectors are plain loads and stores, only a
+    row's last, partial vector is masked; samples past the end of a partial block get
+    coefficient 0.
     """
     m = delta.shape[0]
     n_in = out.shape[1]
     step = simd.lanes(out)
-    o0, o1, o2, o3 = out[j0], out[j0 + 1], out[j0 + 2], out[j0 + 3]
+    full = n_in - n_in % step
+    outs = (out[j0], out[j0 + 1], out[j0 + 2], out[j0 + 3])
     for k0 in range(0, m, 5):
-        x0 = a[rows[k0]]
-        x1 = a[rows[min(k0 + 1, m - 1)]]
-        x2 = a[rows[min(k0 + 2, m - 1)]]
-        x3 = a[rows[min(k0 + 3, m - 1)]]
-        x4 = a[rows[min(k0 + 4, m - 1)]]
-        c0 = block_coefficients(delta, k0, j0, scale)
-        c1 = block_coefficients(delta, k0, j0 + 1, scale)
-        c2 = block_coefficients(delta, k0, j0 + 2, scale)
-        c3 = block_coefficients(delta, k0, j0 + 3, scale)
-        for i in range(0, n_in, step):
-            c = n_in - i
-            y0 = simd.load(x0, i, c)
-            y1 = simd.load(x1, i, c)
-            y2 = simd.load(x2, i, c)
-            y3 = simd.load(x3, i, c)
-            y4 = simd.load(x4, i, c)
-            for o, cj in ((o0, c0), (o1, c1), (o2, c2), (o3, c3)):
-                u = simd.mul(y0, cj[0])
-                u = simd.fma(u, cj[1], y1)
-                u = simd.fma(u, cj[2], y2)
-                u = simd.fma(u, cj[3], y3)
-                u = simd.fma(u, cj[4], y4)
-                simd.store(o, i, c, simd.add(simd.load(o, i, c), u))
+        xs = (
+            a[rows[k0]],
+            a[rows[min(k0 + 1, m - 1)]],
+            a[rows[min(k0 + 2, m - 1)]],
+            a[rows[min(k0 + 3, m - 1)]],
+            a[rows[min(k0 + 4, m - 1)]],
+        )
+        coefs = (
+            block_coefficients(delta, k0, j0, scale),
+            block_coefficients(delta, k0, j0 + 1, scale),
+            block_coefficients(delta, k0, j0 + 2, scale),
+            block_coefficients(delta, k0, j0 + 3, scale),
+        )
+        for i in range(0, full, step):  # whole vectors: the mask is a constant, all lanes on
+            rows4_chunk(outs, xs, coefs, i, step)
+        if full < n_in:
+            rows4_chunk(outs, xs, coefs, full, n_in - full)
 
 
 @kernel(parallel=True)
