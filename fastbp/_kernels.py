@@ -18,7 +18,9 @@ connection, ``aˡ = f(zˡ) + aˡ⁻¹``) and whether it is batch-normalised, and
 and variance of the batch-normalised neurons (``stats``, 2 × neurons, updated in training).
 
 Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
-passes C-contiguous arrays of one floating dtype and scalars of that same dtype.
+passes C-contiguous arrays of one floating dtype and scalars of that same dtype. They compute
+with subnormal numbers flushed to zero (``_fpmode``): the caller sets that mode on its thread,
+and each iteration of a parallel loop on its own.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from numba import prange
 
 from . import _simd as simd
 from ._config import kernel
+from ._fpmode import flush_subnormals, restore_fp_mode
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
 #: a layer's work ``m · n_out · n_in`` is at least this many multiply-adds; below it one thread
@@ -203,11 +206,15 @@ def activate(z, a, da, kind, alpha):
     n = zf.shape[0]
     if kind == SIGMOID:
         for c in prange((n + 1023) // 1024):
+            mode = flush_subnormals()
             sigmoid_chunk(zf, af, df, c * 1024, min(c * 1024 + 1024, n))
+            restore_fp_mode(mode)
         return
     for c in prange((n + 1023) // 1024):
+        mode = flush_subnormals()
         for i in range(c * 1024, min(c * 1024 + 1024, n)):
             af[i], df[i] = activation_and_derivative(zf[i], kind, alpha)
+        restore_fp_mode(mode)
 
 
 # --- the perceptron (the book's section 1.1) ---------------------------------------------
@@ -435,7 +442,9 @@ def weighted_input(w, b, a, rows, z):
     computed whole by one thread, in the same order whatever the thread count.
     """
     for q in prange((w.shape[0] + 3) // 4):
+        mode = flush_subnormals()
         weighted_input_quad(w, b, a, rows, z, 4 * q)
+        restore_fp_mode(mode)
 
 
 @kernel()
@@ -499,7 +508,9 @@ def weighted_input_narrow(w, b, a, rows, z, scratch):
     transpose_into(w, wt)
     width = 2 * simd.lanes(b)
     for p in prange((n_out + width - 1) // width):
+        mode = flush_subnormals()
         weighted_input_chunks(wt, b, a, rows, z, p * width)
+        restore_fp_mode(mode)
 
 
 @kernel()
@@ -969,13 +980,17 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef):
     """
     if out.shape[1] < NARROW:
         for q in prange((out.shape[0] + 3) // 4):
+            mode = flush_subnormals()
             accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+            restore_fp_mode(mode)
         return
     # Rows of 64 or more: blocks of four rows, then pairs for the last one to three rows.
     n_quads = out.shape[0] // 4
     n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
     for u in prange(n_units):
+        mode = flush_subnormals()
         accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+        restore_fp_mode(mode)
 
 
 @kernel()
@@ -1328,12 +1343,14 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
     sizes, _, units, _, _, _, _, _, _ = model
     n_slices = slices.shape[0] - 1
     for s in prange(n_slices):
+        mode = flush_subnormals()
         g = grad_slices[s]
         g[:] = 0
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         for start in range(slices[s], slices[s + 1], BLOCK_ROWS):
             rows = np.arange(start, min(start + BLOCK_ROWS, slices[s + 1]))
             backward_pass(params, model, x, y, rows, ws, g, None, extras)
+        restore_fp_mode(mode)
 
 
 @kernel(parallel=True)
@@ -1350,9 +1367,11 @@ def feedforward(params, model, x, out, finite, extras):
     sizes, _, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
+        mode = flush_subnormals()
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
         forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])
+        restore_fp_mode(mode)

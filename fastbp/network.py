@@ -34,6 +34,7 @@ from ._checks import (
     _check_threads,
     _numba_threads,
 )
+from ._fpmode import subnormals_flushed
 from .costs import COSTS
 
 #: Largest number of slices ``gradients`` splits a batch into (each has its own buffer).
@@ -570,7 +571,7 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
-        with _numba_threads(self.threads):
+        with _numba_threads(self.threads), subnormals_flushed():
             _kernels.feedforward(self.params, self._model, X, out, finite, self._extras)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
@@ -769,10 +770,11 @@ class Network:
         if self.batch_norm:
             grad = np.zeros_like(self.params)
             rows = np.arange(X.shape[0], dtype=np.int64)
-            _kernels.backward_pass(
-                self.params, self._model, X, Y, rows, self._workspace(X.shape[0]), grad, None,
-                self._extras,
-            )  # fmt: skip
+            ws = self._workspace(X.shape[0])
+            with subnormals_flushed():
+                _kernels.backward_pass(
+                    self.params, self._model, X, Y, rows, ws, grad, None, self._extras
+                )
             return grad
         n = X.shape[0]
         block = _kernels.BLOCK_ROWS
@@ -801,7 +803,8 @@ class Network:
         rows = np.arange(m, dtype=np.int64)
         _kernels.seed_generator(seed)
         p = self.dtype.type(dropout) if dropout > 0 else None
-        _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p, self._extras)
+        with subnormals_flushed():
+            _kernels.backward_pass(self.params, self._model, X, Y, rows, ws, grad, p, self._extras)
         zbuf, abuf, dbuf = ws[:3]
 
         def per_layer(buf: np.ndarray) -> list[np.ndarray]:
@@ -1167,7 +1170,7 @@ class Network:
             # None, not 0, for no dropout and for no threads: the compiler then leaves those
             # branches out (each costs compile time, not run time).
             p = dropout if dropout > 0 else None
-            with _numba_threads(threads) as n_threads:
+            with _numba_threads(threads) as n_threads, subnormals_flushed():
                 threads_from = _kernels.threading_threshold(self.sizes, batch_size, n_threads)
                 if general:
                     return _kernels.train_epoch_general(

@@ -400,8 +400,15 @@ REPRODUCE = textwrap.dedent(
     out = net.feedforward(X)
     wide = Network([20, 1000, 5], seed=4)  # 64 · 20 · 1000 multiply-adds: threaded
     wide.fit(X, y, epochs=1, batch_size=64, lr=0.5)
-    h = hashlib.sha256(net.params.tobytes() + wide.params.tobytes())
-    for a in nabla_b + nabla_w + [out]:
+    # Saturated: σ'(z) = e^(-|z|)/(1 + e^(-|z|))² is subnormal in float32 for 87 < |z| < 104,
+    # so the threaded kernels meet subnormal numbers (flushed to zero on every thread).
+    saturated = Network([20, 1000, 5], seed=5, dtype="float32")
+    X_big = (40 * X).astype(np.float32)
+    z = np.abs(X_big @ saturated.weights[0].T + saturated.biases[0])
+    assert np.count_nonzero((z > 88) & (z < 103)) > 1000
+    saturated.fit(X_big, y, epochs=1, batch_size=64, lr=3.0)
+    h = hashlib.sha256(net.params.tobytes() + wide.params.tobytes() + saturated.params.tobytes())
+    for a in nabla_b + nabla_w + [out, saturated.feedforward(X_big)]:
         h.update(a.tobytes())
     print(numba.get_num_threads(), h.hexdigest())
     """
