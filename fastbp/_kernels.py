@@ -675,11 +675,10 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
     at least ``threads_from`` multiply-adds runs on several threads (``None``: none does).
     With a ``dropout`` probability (``None`` for none) the hidden layers go through
-    ``drop_out`` (training only).
-    Batch-normalised layers use ``batch_norm_forward`` with ``bn_mode`` (0: running
-    statistics, 1: the mini-batch's, 2: the mini-batch's and update the running ones); their
-    ``z`` is then ``γ ẑ + β``. ``extras`` is ``None`` for a network without residual
-    connections and batch normalisation (see ``has_extras``).
+    ``drop_out`` (training only). Batch-normalised layers use ``batch_norm_forward`` with
+    ``bn_mode`` (0: running statistics, 1: the mini-batch's, 2: the mini-batch's and update
+    the running ones); their ``z`` is then ``γ ẑ + β``. ``extras`` is ``None`` for a network
+    without residual connections and batch normalisation (see ``has_extras``).
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
     zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
