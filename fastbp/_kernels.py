@@ -657,15 +657,16 @@ def layer_activation(z, a, da, kind, alpha, work, threads_from):
 
 
 @kernel(inline=True)
-def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from):
+def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from, ahead):
     """BP4 for one layer, ``out += scale · Σₖ δ[k] (a[rows[k]])ᵀ``: ``accumulate_weight_gradient``
     on Numba's threads when ``m · out.size`` is at least ``threads_from`` (``None``: never;
-    see ``layer_weighted_input``), else ``accumulate_weight_gradient_serial``."""
+    see ``layer_weighted_input``), else ``accumulate_weight_gradient_serial``, which
+    prefetches the rows ``ahead``."""
     if threads_from is not None:
         if rows.shape[0] * out.size >= threads_from:
             accumulate_weight_gradient(delta, a, rows, out, scale, coef)
             return
-    accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef)
+    accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef, ahead)
 
 
 @kernel(inline=True)
@@ -929,7 +930,7 @@ def rows4_chunk(outs, xs, coefs, i, c):
 
 
 @kernel()
-def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
+def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0, ahead):
     """``out[j] += scale Σₖ delta[k, j] a[rows[k]]`` for the four rows ``j0`` to ``j0 + 3``.
 
     Four output rows from five samples per pass: for each SIMD vector of the row, five input
@@ -938,12 +939,19 @@ def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
     ``scale · δ`` stay in registers. The whole vectors are plain loads and stores, only a
     row's last, partial vector is masked; samples past the end of a partial block get
     coefficient 0.
+
+    Meanwhile each pass (a block of samples of this unit) prefetches one row of ``a`` listed
+    in ``ahead``, the next mini-batch's rows, one cache line per vector: they arrive from
+    memory while this step computes instead of stalling the next one's forward pass. Pass
+    ``p = (j0 / 4) · ⌈m/5⌉ + k0 / 5`` fetches ``a[ahead[p]]`` (from p = ``len(ahead)`` on,
+    it touches its own first input row, already in cache).
     """
     m = delta.shape[0]
     n_in = out.shape[1]
     step = simd.lanes(out)
     full = n_in - n_in % step
     outs = (out[j0], out[j0 + 1], out[j0 + 2], out[j0 + 3])
+    n_blocks = (m + 4) // 5
     for k0 in range(0, m, 5):
         xs = (
             a[rows[k0]],
@@ -958,7 +966,10 @@ def accumulate_weight_gradient_rows4(delta, a, rows, out, scale, j0):
             block_coefficients(delta, k0, j0 + 2, scale),
             block_coefficients(delta, k0, j0 + 3, scale),
         )
+        p = (j0 // 4) * n_blocks + k0 // 5
+        fetch = a[ahead[p]] if p < ahead.shape[0] else xs[0]
         for i in range(0, full, step):  # whole vectors: the mask is a constant, all lanes on
+            simd.prefetch(fetch, i)
             rows4_chunk(outs, xs, coefs, i, step)
         if full < n_in:
             rows4_chunk(outs, xs, coefs, full, n_in - full)
@@ -988,13 +999,14 @@ def accumulate_weight_gradient(delta, a, rows, out, scale, coef):
     n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
     for u in prange(n_units):
         mode = flush_subnormals()
-        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads, rows[:0])
         restore_fp_mode(mode)
 
 
 @kernel()
-def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef):
-    """``accumulate_weight_gradient`` on the calling thread."""
+def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef, ahead):
+    """``accumulate_weight_gradient`` on the calling thread, prefetching the rows of ``a``
+    listed in ``ahead`` (see ``accumulate_weight_gradient_rows4``; empty: none)."""
     if out.shape[1] < NARROW:
         for q in range((out.shape[0] + 3) // 4):
             accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
@@ -1002,15 +1014,15 @@ def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef):
     n_quads = out.shape[0] // 4
     n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
     for u in range(n_units):
-        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads)
+        accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads, ahead)
 
 
 @kernel()
-def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads):
+def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads, ahead):
     """Unit ``u`` of ``accumulate_weight_gradient``'s rows: the four rows from ``4u`` while
     ``u < n_quads``, then the pairs of rows after them."""
     if u < n_quads:
-        accumulate_weight_gradient_rows4(delta, a, rows, out, scale, 4 * u)
+        accumulate_weight_gradient_rows4(delta, a, rows, out, scale, 4 * u, ahead)
     else:
         accumulate_weight_gradient_pair(
             delta, a, rows, out, scale, c, 4 * n_quads + 2 * (u - n_quads)
@@ -1061,11 +1073,12 @@ def backpropagate_errors(params, model, y, rows, ws, extras):
 
 
 @kernel(inline=True)
-def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras):
+def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ahead):
     """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
 
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
-    ``ws``. ``out`` has the layout of ``params``.
+    ``ws``. ``out`` has the layout of ``params``. Layer 1's BP4 prefetches the rows of ``x``
+    listed in ``ahead`` (the next mini-batch's; empty for none).
     """
     sizes, offsets, units, _, _, _, residual, bn, _ = model
     _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
@@ -1078,6 +1091,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras):
             layer_weight_gradient(
                 unit_view(gbuf, sizes, units, l, m), unit_view(abuf, sizes, units, l - 1, m),
                 own[:m], projection_view(out, sizes, offsets, l), scale, coef, threads_from,
+                own[:0],
             )  # fmt: skip
         if extras is not None and bn[l]:
             out_gamma, out_beta = norm_views(out, sizes, offsets, l)
@@ -1085,7 +1099,8 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras):
                 out_gamma[j] += scale * nbuf[0, units[l - 1] + j]
                 out_beta[j] += scale * nbuf[1, units[l - 1] + j]
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
-        layer_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, threads_from)
+        fetch = ahead if l == 1 else own[:0]
+        layer_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, threads_from, fetch)
 
 
 @kernel()
@@ -1095,7 +1110,7 @@ def backward_pass(params, model, x, y, rows, ws, grad, dropout, extras):
     ``δˡ`` is left in ``ws``. ``dropout`` and ``extras`` as for ``forward_pass``."""
     forward_pass(params, model, x, rows, ws, None, dropout, 1, extras)
     backpropagate_errors(params, model, y, rows, ws, extras)
-    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras)
+    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras, rows[:0])
 
 
 @kernel()
@@ -1112,21 +1127,22 @@ def regularise_weights(w, decay, shrink):
 
 
 @kernel(inline=True)
-def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras):
+def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead):
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
 
     BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
     ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read. With
     regularisation (``decay != 1`` or ``shrink != 0``) the weights are first decayed by
     ``regularise_weights``, which makes the step the book's
-    ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2.
+    ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2. Layer 1's BP4 prefetches the rows of
+    ``x`` listed in ``ahead``.
     """
     if decay != 1 or shrink != 0:
         sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(1, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.reshape(w.size), decay, shrink)
-    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras)
+    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead)
 
 
 @kernel()
@@ -1174,7 +1190,8 @@ def train_epoch(
             copy_values(backup, params)
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
         backpropagate_errors(params, model, y, rows, ws, extras)
-        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras)
+        ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
+        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead)
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
             copy_values(params, backup)
@@ -1292,8 +1309,9 @@ def train_epoch_general(
         grad[:] = 0
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
         backpropagate_errors(params, model, y, rows, ws, extras)
+        ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
         accumulate_gradient(
-            model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from, extras
+            model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from, extras, ahead
         )
         if l2 != 0 or l1 != 0:
             add_regularisation_gradient(params, model, grad, l2, l1)

@@ -338,3 +338,24 @@ def exp_negative_abs(typingctx, v):
         return builder.select(builder.fcmp_unordered("uno", x, x), x, result)
 
     return v(v), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, start):
+    """Ask for the cache line of ``arr``'s value ``start`` (memory order) to be fetched into
+    the L2 cache, without waiting for it (``llvm.prefetch``, read, locality 2): a hint that
+    never faults and changes no result. L2, not L1: the kernels that issue it keep their own
+    operands in L1."""
+    _check_array(arr)
+
+    def codegen(context, builder, sig, args):
+        ptr = _chunk_pointer(context, builder, sig.args[0], args[0], args[1])
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+            "llvm.prefetch.p0",
+        )  # fmt: skip
+        builder.call(fn, [ptr, i32(0), i32(2), i32(1)])  # read, locality 2, data cache
+        return context.get_dummy_value()
+
+    return types.none(arr, start), codegen
