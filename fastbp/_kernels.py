@@ -34,11 +34,13 @@ from numba import prange
 from . import _simd as simd
 from ._config import kernel
 from ._fpmode import flush_subnormals, restore_fp_mode
+from ._sync import compare_exchange, load_acquire, spin_pause, store_release
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
 #: a layer's work ``m · n_out · n_in`` is at least this many multiply-adds; below it one thread
 #: is faster, since a parallel region costs microseconds to start. (784-30-10 at batch 10 is
-#: 235k per step: one thread; 784-100-10 at batch 100 is 7.8M: all of them.)
+#: 235k per step: one thread, or a team of them, ``train_epoch_team``; 784-100-10 at batch 100
+#: is 7.8M: all of them.)
 PARALLEL_MIN_WORK = 1_000_000
 
 
@@ -1146,6 +1148,19 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
 
 
 @kernel()
+def prefetch_rows(a, rows):
+    """Ask for every cache line of the rows ``a[rows]`` to be fetched into L2 (``_simd``'s
+    ``prefetch``: a hint, no result changes)."""
+    n = a.shape[1]
+    step = simd.lanes(a)
+    for k in range(rows.shape[0]):
+        row = a[rows[k]]
+        for i in range(0, n, step):
+            simd.prefetch(row, i)
+        simd.prefetch(row, n - 1)  # a short row may end on the next line
+
+
+@kernel()
 def copy_values(dst, src):
     """``dst[...] = src`` for two C-contiguous arrays of the same size (a loop: slice
     assignment between arrays needs Numba's runtime, which the epoch kernels go without)."""
@@ -1188,6 +1203,7 @@ def train_epoch(
         eta_over_m = eta / type(eta)(stop - start)
         if backup.size:
             copy_values(backup, params)
+        prefetch_rows(y, rows)  # the targets arrive while the forward pass computes
         forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
         backpropagate_errors(params, model, y, rows, ws, extras)
         ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
@@ -1197,6 +1213,207 @@ def train_epoch(
             copy_values(params, backup)
             return batch, layer
     return -1, -1
+
+
+# --- a team of threads for a whole epoch ---------------------------------------------------
+#
+# At batch 10 a 784-30-10 step is about 15 µs of work, less than what starting a parallel
+# region for each layer would cost. A team epoch starts one region for the whole epoch; its
+# threads split layer 1 (the big one) by neurons and meet twice per step, through counters:
+#
+#   A  every member: z¹ of its own neurons (``weighted_input_quad``), then says so;
+#   B  member 0, once all of A is done: a¹ = f(z¹), the other layers' forward pass, BP1, BP2
+#      down to δ¹ and layer 1's BP3, then says so; then the other layers' BP3/BP4 and update,
+#      which no one else reads. The other members meanwhile prefetch the next mini-batch;
+#   C  every member, once B has said so: BP4 and the SGD update of its own rows of w¹.
+#
+# A member's rows of w¹ in C are its neurons in A, so the next step's A needs nothing from
+# the others. Every value is computed by the same kernel, in the same order, as in
+# ``train_epoch``: the weights are bitwise those of a one-thread epoch.
+
+#: ``int64`` values per cache line: each counter of a team has a line to itself.
+LINE = 8
+
+#: How long (spins) a team's member waits for the others to join before it trains the epoch
+#: alone: Numba's threading layer may run the team's loop on fewer threads than asked for
+#: (one thread running the members one after the other), and a member must never wait for
+#: one that cannot start. A few milliseconds.
+PATIENCE = 1 << 15
+
+#: Most threads in a team (measured with 2).
+TEAM_MAX = 4
+
+
+def team_size(sizes, batch_size: int, n_threads: int, threads_from, extras, dropout) -> int:
+    """Threads for ``train_epoch_team`` to train a network of ``sizes`` in mini-batches of
+    ``batch_size`` on ``n_threads`` threads; 1 when one thread (``train_epoch``) is better.
+
+    A team needs a network whose layers are too small for the threaded kernels
+    (``threads_from`` is ``None``), without residual connections or batch normalisation
+    (``extras`` is ``None``), with at most one hidden layer, whose first layer has rows of at
+    least ``NARROW`` inputs and at least two blocks of four neurons per member. With more
+    hidden layers member 0's share (every layer after the first, each a few microseconds of
+    small kernels per step) leaves the others waiting: 784-30-30-30-30-10 at batch 10 took
+    1.09 times as long in a team of two as on one thread, where 784-30-10 took 1/1.2.
+    """
+    del batch_size, dropout  # any batch size and dropout are trained the same way
+    if threads_from is not None or extras is not None or n_threads < 2:
+        return 1
+    if len(sizes) > 3 or sizes[0] < NARROW:
+        return 1
+    return max(1, min(n_threads, (int(sizes[1]) + 3) // 4 // 2, TEAM_MAX))
+
+
+def team_flags(team: int) -> np.ndarray:
+    """The counters of a ``train_epoch_team`` call with ``team`` threads: who joined, each
+    member's last step through A, member 0's last step through B; each on its own line."""
+    return np.zeros((team + 2) * LINE, dtype=np.int64)
+
+
+@kernel()
+def join_team(flags, team, patience):
+    """Join the team whose counters are ``flags``: returns ``(role, members)``.
+
+    Each member takes the next role (0, 1, …) as it arrives and waits for all ``team`` of
+    them. A member that has waited ``patience`` spins and still sees the team incomplete
+    closes it (``flags[0] = −1``): it trains alone, ``(0, 1)``; the members who joined and
+    those who arrive later get ``(−1, 0)`` and do nothing.
+    """
+    while True:
+        joined = load_acquire(flags, 0)
+        if joined < 0:
+            return -1, 0
+        if compare_exchange(flags, 0, joined, joined + 1):
+            role = joined
+            break
+    spins = 0
+    while True:
+        joined = load_acquire(flags, 0)
+        if joined == team:
+            return role, team
+        if joined < 0:
+            return -1, 0
+        if spins >= patience and compare_exchange(flags, 0, joined, -1):
+            return 0, 1
+        spins += 1
+        spin_pause()
+
+
+@kernel()
+def wait_for(flags, first, count, value):
+    """Spin until the ``count`` counters ``flags[first + LINE · i]`` all reach ``value``."""
+    for i in range(count):
+        while load_acquire(flags, first + LINE * i) < value:
+            spin_pause()
+
+
+@kernel(inline=True)
+def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, l1, dropout,
+                ws, flags):  # fmt: skip
+    """Member ``role`` of ``members`` in ``train_epoch_team``: its share of every step.
+
+    Its neurons of layer 1 are the blocks of four from ``q0`` to ``q1``, and in C the units
+    of ``accumulate_weight_gradient_serial`` over the same rows (the last member also takes
+    the pairs after the last block of four).
+    """
+    sizes, offsets, units, acts, alphas, _, _, _, _ = model
+    zbuf, abuf, dbuf, pbuf, own, coef, _, _, _, _, tbuf = ws
+    decay = type(eta)(1.0) - eta * l2
+    shrink = eta * l1
+    last = sizes.shape[0] - 1
+    w1, b1 = layer_views(params, sizes, offsets, 1)
+    n1 = sizes[1]
+    n_quads = n1 // 4
+    q0 = (role * ((n1 + 3) // 4)) // members
+    q1 = ((role + 1) * ((n1 + 3) // 4)) // members
+    u1 = q1 if role < members - 1 else n_quads + (n1 - 4 * n_quads + 1) // 2
+    n = order.shape[0]
+    step = 0
+    for start in range(0, n, batch_size):
+        step += 1
+        stop = min(start + batch_size, n)
+        rows = order[start:stop]
+        m = stop - start
+        eta_over_m = eta / type(eta)(m)
+        ahead = order[stop : min(stop + batch_size, n)]
+        # A: zˡ = w¹ x + b¹ for this member's neurons.
+        if role == 0:
+            prefetch_rows(y, rows)
+        z1 = unit_view(zbuf, sizes, units, 1, m)
+        for q in range(q0, q1):
+            weighted_input_quad(w1, b1, x, rows, z1, 4 * q)
+        store_release(flags, LINE * (1 + role), step)
+        if role == 0:
+            # B: the rest of the step that every member needs, then what only member 0 does.
+            wait_for(flags, LINE, members, step)
+            for l in range(1, last + 1):
+                z = unit_view(zbuf, sizes, units, l, m)
+                if l > 1:
+                    w, b = layer_views(params, sizes, offsets, l)
+                    a_in = unit_view(abuf, sizes, units, l - 1, m)
+                    layer_weighted_input(w, b, a_in, own[:m], z, tbuf, None)
+                a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
+                activate_serial(z, a, da, acts[l], alphas[l])
+                if dropout is not None:  # pruned while compiling when there is no dropout
+                    if l < last:
+                        drop_out(a, da, dropout)
+            backpropagate_errors(params, model, y, rows, ws, None)
+            delta1 = unit_view(dbuf, sizes, units, 1, m)
+            accumulate_bias_gradient(delta1, b1, -eta_over_m)  # read by every member's A
+            store_release(flags, LINE * (1 + members), step)
+        else:
+            prefetch_rows(x, ahead)
+            wait_for(flags, LINE * (1 + members), 1, step)
+        # C: BP4 and the update of this member's rows of w¹.
+        delta1 = unit_view(dbuf, sizes, units, 1, m)
+        for u in range(q0, u1):
+            if decay != 1 or shrink != 0:
+                r0 = 4 * u if u < n_quads else 2 * u + 2 * n_quads
+                r1 = min(r0 + (4 if u < n_quads else 2), n1)
+                regularise_weights(w1[r0:r1].reshape((r1 - r0) * w1.shape[1]), decay, shrink)
+            accumulate_weight_gradient_unit(
+                delta1, x, rows, w1, -eta_over_m, coef[u], u, n_quads, ahead
+            )
+        if role == members - 1:
+            # The other layers' update, which only member 0's next B reads (after this
+            # member's next A has said so).
+            for l in range(2, last + 1):
+                w, b = layer_views(params, sizes, offsets, l)
+                if decay != 1 or shrink != 0:
+                    regularise_weights(w.reshape(w.size), decay, shrink)
+                delta = unit_view(dbuf, sizes, units, l, m)
+                accumulate_bias_gradient(delta, b, -eta_over_m)
+                a_in = unit_view(abuf, sizes, units, l - 1, m)
+                accumulate_weight_gradient_serial(
+                    delta, a_in, own[:m], w, -eta_over_m, coef, own[:0]
+                )
+
+
+@kernel()
+def train_epoch_team(params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws,
+                     flags):  # fmt: skip
+    """One member's part of a team epoch: ``train_epoch`` (without ``threads_from``,
+    ``backup`` and ``extras``) by a team of threads that stays together for the whole epoch.
+
+    The caller runs it on ``team`` threads at once (the calling thread and ``team − 1``
+    others; it releases the GIL), all with the same arguments; ``flags`` holds the team's
+    counters (``team_flags(team)``, whose size sets ``team``). A plain compiled function run
+    by ordinary threads, not a Numba parallel loop: that would compile it a second time, which
+    doubled a first start. The weights are bitwise those ``train_epoch`` computes on one
+    thread: each value is computed by the same kernel in the same order, only by another
+    thread, and the dropout masks are drawn by member 0 from a generator seeded with ``seed``.
+    """
+    team = flags.shape[0] // LINE - 2
+    mode = flush_subnormals()
+    role, members = join_team(flags, team, PATIENCE)
+    if role == 0 and dropout is not None:
+        seed_generator(seed)
+    if role >= 0:
+        team_member(
+            role, members, params, model, x, y, order, batch_size, eta, l2, l1, dropout, ws,
+            flags,
+        )  # fmt: skip
+    restore_fp_mode(mode)
 
 
 # --- optimisers and gradient clipping (the general training path) -----------------------

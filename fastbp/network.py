@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import numbers
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -180,6 +181,23 @@ def _cuda_kernels() -> Any:
     from . import _cuda
 
     return _cuda
+
+
+def _train_in_team(team: int, args: tuple) -> None:
+    """Run ``_kernels.train_epoch_team(*args)`` on ``team`` threads at once: this one and
+    ``team − 1`` started for the epoch (the kernel releases the GIL). Starting a thread costs
+    tens of microseconds, once per epoch; the members meet through ``args``' counters."""
+    others = [
+        threading.Thread(target=_kernels.train_epoch_team, args=args, daemon=True)
+        for _ in range(team - 1)
+    ]
+    for thread in others:
+        thread.start()
+    try:
+        _kernels.train_epoch_team(*args)
+    finally:
+        for thread in others:
+            thread.join()
 
 
 class Network:
@@ -1178,6 +1196,15 @@ class Network:
                         p, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
                         threads_from, backup.ravel(), state_backup, self._extras,
                     )  # fmt: skip
+                team = _kernels.team_size(
+                    self.sizes, batch_size, n_threads, threads_from, self._extras, p
+                )
+                if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
+                    _train_in_team(team, (
+                        self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                        p, mask_seed, ws, _kernels.team_flags(team),
+                    ))  # fmt: skip
+                    return 0, -1, -1
                 failed, layer = _kernels.train_epoch(
                     self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                     p, mask_seed, ws, threads_from, backup.ravel(), self._extras,

@@ -409,7 +409,11 @@ REPRODUCE = textwrap.dedent(
     z = np.abs(X_big @ saturated.weights[0].T + saturated.biases[0])
     assert np.count_nonzero((z > 88) & (z < 103)) > 1000
     saturated.fit(X_big, y, epochs=1, batch_size=64, lr=3.0)
+    # Rows of 64 inputs, 30 neurons, batch 10: on two threads, a team epoch.
+    team = Network([64, 30, 5], seed=6)
+    team.fit(rng.random((3000, 64)), y, epochs=1, batch_size=10, lr=2.0, dropout=0.1)
     h = hashlib.sha256(net.params.tobytes() + wide.params.tobytes() + saturated.params.tobytes())
+    h.update(team.params.tobytes())
     for a in nabla_b + nabla_w + [out, saturated.feedforward(X_big)]:
         h.update(a.tobytes())
     print(numba.get_num_threads(), h.hexdigest())
@@ -656,7 +660,8 @@ def uncached_compile():
         X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
         y = np.arange(20) % 3
         Network([6, 5, 4, 3], seed=0).fit(X, y, epochs=1, batch_size=5, lr=0.5)
-        extras = ("batch_norm_forward", "batch_norm_backward", "add_projection", "drop_out")
+        extras = ("batch_norm_forward", "batch_norm_backward", "add_projection", "drop_out",
+                  "train_epoch_team")
         plain = [name for name in (*parallel, *extras) if getattr(K, name).signatures]
         for options in ({"optimizer": "adam", "clip_norm": 1.0}, {}, {"dropout": 0.2}):
             net = Network([6, 5, 4, 3], seed=0, batch_norm=True)
@@ -674,9 +679,13 @@ def uncached_compile():
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, threads=2)
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, optimizer="adam", threads=2)
         big = [name for name in parallel if getattr(K, name).signatures]
+        # Rows of 64 inputs, 4 blocks of 4 neurons: a team of two threads at batch 10.
+        X64 = np.random.default_rng(1).random((30, 64), dtype=np.float32)
+        Network([64, 16, 3], seed=0).fit(X64, np.arange(30) % 3, epochs=1, batch_size=10,
+                                         lr=0.5, dropout=0.2, lmbda=0.1, threads=2)
         promoted = []
         for name in ("train_epoch", "train_epoch_general", "feedforward", "batch_gradient",
-                     "backward_pass"):
+                     "backward_pass", "train_epoch_team"):
             kernel = getattr(K, name)
             for signature in kernel.signatures:
                 if "float32" not in str(signature):

@@ -1,0 +1,112 @@
+"""The team epoch: threads that stay together for a whole epoch give one thread's weights."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from fastbp import Network, _kernels
+from fastbp.network import _train_in_team
+
+two_threads = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has fewer than two threads here"
+)
+
+
+def _data(n, n_in, n_out, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, n_in)).astype(dtype), rng.integers(0, n_out, n)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "options"),
+    [
+        ([64, 30, 10], {}),  # 8 blocks of four neurons: 4 each
+        ([70, 31, 5], {"lmbda": 5.0}),  # the last block has 3 neurons; C ends with 2 pairs
+        ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0
+        ([64, 16, 3], {"activation": "relu", "output": "softmax", "cost": "log_likelihood"}),
+        ([100, 40], {"activation": "tanh"}),  # no hidden layer: member 1 has no tail
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@two_threads
+def test_a_team_of_two_trains_the_weights_one_thread_does(sizes, options, dtype):
+    extra = {k: options.pop(k) for k in ("activation", "output", "cost") if k in options}
+    X, y = _data(503, sizes[0], sizes[-1], dtype=dtype)  # the last mini-batch has 3 samples
+    assert _kernels.team_size(sizes, 10, 2, None, None, None) == 2
+    nets = {}
+    for threads in (1, 2):
+        net = Network(sizes, seed=7, dtype=dtype, threads=threads, **extra)
+        net.fit(X, y, epochs=2, batch_size=10, lr=0.5, seed=11, **options)
+        nets[threads] = net
+    assert any("float" in str(s) for s in _kernels.train_epoch_team.signatures)
+    assert nets[1].params.tobytes() == nets[2].params.tobytes()
+
+
+def _team_epoch(net, X, y, flags, threads, batch_size=10):
+    X = X.astype(net.dtype)
+    Y = np.eye(net.sizes[-1], dtype=net.dtype)[y]
+    eta, zero = net.dtype.type(0.5), net.dtype.type(0)
+    order = np.arange(X.shape[0], dtype=np.int64)
+    args = (
+        net.params, net._model, X, Y, order, batch_size, eta, zero, zero, None, 0,
+        net._workspace(batch_size), flags,
+    )  # fmt: skip
+    if threads == 1:  # the members one after the other
+        for _ in range(flags.size // _kernels.LINE - 2):
+            _kernels.train_epoch_team(*args)
+    else:
+        _train_in_team(2, args)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
+    # Members run one after the other (on one thread): the first must not wait for a second
+    # that can only start after it ends. It gives up waiting, trains alone, and the second
+    # finds the team closed (flags[0] = -1) and does nothing. On two threads the team forms.
+    X, y = _data(203, 64, 10)
+    reference = Network([64, 30, 10], seed=1, threads=1)
+    team = Network([64, 30, 10], seed=1)
+    reference.fit(X, y, epochs=1, batch_size=10, lr=0.5, shuffle=False)
+    flags = _kernels.team_flags(2)
+    _team_epoch(team, X, y, flags, threads)
+    assert team.params.tobytes() == reference.params.tobytes()
+    steps = -(-203 // 10)
+    line = _kernels.LINE
+    if threads == 1:
+        assert flags[0] == -1  # closed: one member trained alone
+        assert flags[line] == steps and flags[2 * line] == steps  # its A and its B, every step
+    else:
+        assert flags[0] == 2
+        assert flags[line] == flags[2 * line] == flags[3 * line] == steps
+
+
+def test_team_size_is_one_where_a_team_cannot_help():
+    assert _kernels.team_size([784, 30, 10], 10, 2, None, None, None) == 2
+    assert _kernels.team_size([784, 100, 10], 10, 8, None, None, None) == _kernels.TEAM_MAX
+    assert _kernels.team_size([784, 30, 10], 10, 1, None, None, None) == 1  # one thread
+    assert _kernels.team_size([784, 12, 10], 10, 2, None, None, None) == 1  # 3 blocks of 4
+    assert _kernels.team_size([784, 16, 10], 10, 4, None, None, None) == 2  # 2 blocks each
+    assert _kernels.team_size([30, 100, 10], 10, 2, None, None, None) == 1  # narrow rows
+    threads_from = _kernels.threading_threshold([784, 100, 10], 100, 2)
+    assert _kernels.team_size([784, 100, 10], 100, 2, threads_from, None, None) == 1
+    assert _kernels.team_size([784, 30, 10], 10, 2, None, True, None) == 1  # residual, bn
+    assert _kernels.team_size([784, 30, 30, 10], 10, 2, None, None, None) == 1  # two hidden
+
+
+@two_threads
+def test_a_team_epoch_that_goes_non_finite_is_replayed_to_name_the_mini_batch():
+    # The replay that names the failing mini-batch runs on one thread; since the team gives
+    # one thread's weights, it fails at the same step and restores the same parameters.
+    X, y = _data(200, 64, 10)
+    X[57] = 1e30
+    errors, params = [], []
+    for threads in (1, 2):
+        net = Network([64, 30, 10], seed=2, dtype="float32", threads=threads)
+        with pytest.raises(FloatingPointError) as error:
+            net.fit(X, y, epochs=1, batch_size=10, lr=1e12, shuffle=False)
+        errors.append(str(error.value))
+        params.append(net.params.tobytes())
+    assert "mini-batch" in errors[0] and errors[0] == errors[1]
+    assert params[0] == params[1]
