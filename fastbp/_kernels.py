@@ -1217,9 +1217,10 @@ def train_epoch(
 
 # --- a team of threads for a whole epoch ---------------------------------------------------
 #
-# At batch 10 a 784-30-10 step is about 15 µs of work, less than what starting a parallel
-# region for each layer would cost. A team epoch starts one region for the whole epoch; its
-# threads split layer 1 (the big one) by neurons and meet twice per step, through counters:
+# At batch 10 a 784-30-10 step is about 15 µs of work, too little to repay starting a parallel
+# region for each layer of each step. A team's threads each run the whole epoch in one
+# compiled call; they split layer 1 (the big one) by neurons and meet twice per step, through
+# counters:
 #
 #   A  every member: z¹ of its own neurons (``weighted_input_quad``), then says so;
 #   B  member 0, once all of A is done: a¹ = f(z¹), the other layers' forward pass, BP1, BP2
@@ -1235,9 +1236,9 @@ def train_epoch(
 LINE = 8
 
 #: How long (spins) a team's member waits for the others to join before it trains the epoch
-#: alone: Numba's threading layer may run the team's loop on fewer threads than asked for
-#: (one thread running the members one after the other), and a member must never wait for
-#: one that cannot start. A few milliseconds.
+#: alone: a member must never wait for one that cannot start (members run one after the
+#: other on one thread, or a thread the system does not schedule in time). A few
+#: milliseconds; the weights are the same either way.
 PATIENCE = 1 << 15
 
 #: Most threads in a team (measured with 2).
