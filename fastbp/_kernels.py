@@ -1235,11 +1235,15 @@ def train_epoch(
 #: ``int64`` values per cache line: each counter of a team has a line to itself.
 LINE = 8
 
-#: How long (spins) a team's member waits for the others to join before it trains the epoch
-#: alone: a member must never wait for one that cannot start (members run one after the
-#: other on one thread, or a thread the system does not schedule in time). A few
-#: milliseconds; the weights are the same either way.
-PATIENCE = 1 << 15
+#: How long (spins, each with a ``pause``) a team's member waits for the others to join
+#: before it trains the epoch alone: a member must never wait for one that cannot start
+#: (members run one after the other on one thread). Generous, since a thread that does start
+#: may be late by milliseconds on a busy machine (2^15 spins, about 1 ms on a CI runner, was
+#: too short), and the weights are the same either way: about 0.05–0.3 s.
+PATIENCE = 1 << 20
+
+#: Reads of a counter without a ``pause`` before ``wait_for`` starts pausing between them.
+EAGER_SPINS = 4096
 
 #: Most threads in a team (measured with 2).
 TEAM_MAX = 4
@@ -1302,10 +1306,17 @@ def join_team(flags, team, patience):
 
 @kernel()
 def wait_for(flags, first, count, value):
-    """Spin until the ``count`` counters ``flags[first + LINE · i]`` all reach ``value``."""
+    """Spin until the ``count`` counters ``flags[first + LINE · i]`` all reach ``value``.
+
+    The first ``EAGER_SPINS`` reads follow each other at once (a wait in a step is usually a
+    microsecond or two, and a ``pause`` can take a fraction of one), then each is preceded by
+    a ``pause``."""
     for i in range(count):
+        spins = 0
         while load_acquire(flags, first + LINE * i) < value:
-            spin_pause()
+            if spins >= EAGER_SPINS:
+                spin_pause()
+            spins += 1
 
 
 @kernel(inline=True)
