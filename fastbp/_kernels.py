@@ -1373,22 +1373,9 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
             delta1 = unit_view(dbuf, sizes, units, 1, m)
             accumulate_bias_gradient(delta1, b1, -eta_over_m)  # read by every member's A
             store_release(flags, LINE * (1 + members), step)
-        else:
-            prefetch_rows(x, ahead)
-            wait_for(flags, LINE * (1 + members), 1, step)
-        # C: BP4 and the update of this member's rows of w¹.
-        delta1 = unit_view(dbuf, sizes, units, 1, m)
-        for u in range(q0, u1):
-            if decay != 1 or shrink != 0:
-                r0 = 4 * u if u < n_quads else 2 * u + 2 * n_quads
-                r1 = min(r0 + (4 if u < n_quads else 2), n1)
-                regularise_weights(w1[r0:r1].reshape((r1 - r0) * w1.shape[1]), decay, shrink)
-            accumulate_weight_gradient_unit(
-                delta1, x, rows, w1, -eta_over_m, coef[u], u, n_quads, ahead
-            )
-        if role == members - 1:
-            # The other layers' update, which only member 0's next B reads (after this
-            # member's next A has said so).
+            # The other layers' update, which only member 0 reads. Here, not after C: member
+            # 0 holds fewer rows' worth of slow units than the last member (which has the
+            # pairs), and this balances their C.
             for l in range(2, last + 1):
                 w, b = layer_views(params, sizes, offsets, l)
                 if decay != 1 or shrink != 0:
@@ -1399,6 +1386,23 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
                 accumulate_weight_gradient_serial(
                     delta, a_in, own[:m], w, -eta_over_m, coef, own[:0]
                 )
+        else:
+            prefetch_rows(x, ahead)
+            wait_for(flags, LINE * (1 + members), 1, step)
+        # C: BP4 and the update of this member's rows of w¹. Its passes prefetch the next
+        # mini-batch's rows from ``ahead[q0 · ⌈m/5⌉]`` on, one a pass; member 0 first asks
+        # for those its passes do not reach.
+        if role == 0 and members > 1:
+            prefetch_rows(x, ahead[q1 * ((m + 4) // 5) :])
+        delta1 = unit_view(dbuf, sizes, units, 1, m)
+        for u in range(q0, u1):
+            if decay != 1 or shrink != 0:
+                r0 = 4 * u if u < n_quads else 2 * u + 2 * n_quads
+                r1 = min(r0 + (4 if u < n_quads else 2), n1)
+                regularise_weights(w1[r0:r1].reshape((r1 - r0) * w1.shape[1]), decay, shrink)
+            accumulate_weight_gradient_unit(
+                delta1, x, rows, w1, -eta_over_m, coef[u], u, n_quads, ahead
+            )
 
 
 @kernel()
