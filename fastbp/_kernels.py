@@ -1245,26 +1245,32 @@ PATIENCE = 1 << 20
 #: Reads of a counter without a ``pause`` before ``wait_for`` starts pausing between them.
 EAGER_SPINS = 4096
 
+#: Fewest mini-batches in an epoch that a team trains. Starting one costs about 0.3 ms per
+#: epoch (a thread, two calls' argument checks; median of 300 two-step epochs), repaid at
+#: 784-30-10's 2–3 µs per step from about a hundred steps.
+TEAM_MIN_STEPS = 256
+
 #: Most threads in a team (measured with 2).
 TEAM_MAX = 4
 
 
-def team_size(sizes, batch_size: int, n_threads: int, threads_from, extras, dropout) -> int:
-    """Threads for ``train_epoch_team`` to train a network of ``sizes`` in mini-batches of
-    ``batch_size`` on ``n_threads`` threads; 1 when one thread (``train_epoch``) is better.
+def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, threads_from, extras) -> int:
+    """Threads for ``train_epoch_team`` to train a network of ``sizes`` on ``n_samples`` in
+    mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread
+    (``train_epoch``) is better.
 
     A team needs a network whose layers are too small for the threaded kernels
     (``threads_from`` is ``None``), without residual connections or batch normalisation
     (``extras`` is ``None``), with at most one hidden layer, whose first layer has rows of at
-    least ``NARROW`` inputs and at least two blocks of four neurons per member. With more
-    hidden layers member 0's share (every layer after the first, each a few microseconds of
-    small kernels per step) leaves the others waiting: 784-30-30-30-30-10 at batch 10 took
-    1.09 times as long in a team of two as on one thread, where 784-30-10 took 1/1.2.
+    least ``NARROW`` inputs and at least two blocks of four neurons per member, and an epoch of
+    at least ``TEAM_MIN_STEPS`` mini-batches. With more hidden layers member 0's share (every
+    layer after the first, each a few microseconds of small kernels per step) leaves the
+    others waiting: 784-30-30-30-30-10 at batch 10 took 1.09 times as long in a team of two
+    as on one thread, where 784-30-10 took 1/1.2.
     """
-    del batch_size, dropout  # any batch size and dropout are trained the same way
     if threads_from is not None or extras is not None or n_threads < 2:
         return 1
-    if len(sizes) > 3 or sizes[0] < NARROW:
+    if len(sizes) > 3 or sizes[0] < NARROW or -(-n_samples // batch_size) < TEAM_MIN_STEPS:
         return 1
     return max(1, min(n_threads, (int(sizes[1]) + 3) // 4 // 2, TEAM_MAX))
 

@@ -1197,7 +1197,7 @@ class Network:
                         threads_from, backup.ravel(), state_backup, self._extras,
                     )  # fmt: skip
                 team = _kernels.team_size(
-                    self.sizes, batch_size, n_threads, threads_from, self._extras, p
+                    self.sizes, n, batch_size, n_threads, threads_from, self._extras
                 )
                 if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
                     _train_in_team(team, (

@@ -679,9 +679,9 @@ def uncached_compile():
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, threads=2)
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, optimizer="adam", threads=2)
         big = [name for name in parallel if getattr(K, name).signatures]
-        # Rows of 64 inputs, 4 blocks of 4 neurons: a team of two threads at batch 10.
-        X64 = np.random.default_rng(1).random((30, 64), dtype=np.float32)
-        Network([64, 16, 3], seed=0).fit(X64, np.arange(30) % 3, epochs=1, batch_size=10,
+        # Rows of 64 inputs, 4 blocks of 4 neurons, 256 mini-batches of 10: a team of two.
+        X64 = np.random.default_rng(1).random((2560, 64), dtype=np.float32)
+        Network([64, 16, 3], seed=0).fit(X64, np.arange(2560) % 3, epochs=1, batch_size=10,
                                          lr=0.5, dropout=0.2, lmbda=0.1, threads=2)
         promoted = []
         for name in ("train_epoch", "train_epoch_general", "feedforward", "batch_gradient",

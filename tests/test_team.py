@@ -33,8 +33,8 @@ def _data(n, n_in, n_out, seed=0, dtype=np.float64):
 @two_threads
 def test_a_team_of_two_trains_the_weights_one_thread_does(sizes, options, dtype):
     extra = {k: options.pop(k) for k in ("activation", "output", "cost") if k in options}
-    X, y = _data(503, sizes[0], sizes[-1], dtype=dtype)  # the last mini-batch has 3 samples
-    assert _kernels.team_size(sizes, 10, 2, None, None, None) == 2
+    X, y = _data(2563, sizes[0], sizes[-1], dtype=dtype)  # the last mini-batch has 3 samples
+    assert _kernels.team_size(sizes, 2563, 10, 2, None, None) == 2
     nets = {}
     for threads in (1, 2):
         net = Network(sizes, seed=7, dtype=dtype, threads=threads, **extra)
@@ -83,24 +83,28 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
 
 
 def test_team_size_is_one_where_a_team_cannot_help():
-    assert _kernels.team_size([784, 30, 10], 10, 2, None, None, None) == 2
-    assert _kernels.team_size([784, 100, 10], 10, 8, None, None, None) == _kernels.TEAM_MAX
-    assert _kernels.team_size([784, 30, 10], 10, 1, None, None, None) == 1  # one thread
-    assert _kernels.team_size([784, 12, 10], 10, 2, None, None, None) == 1  # 3 blocks of 4
-    assert _kernels.team_size([784, 16, 10], 10, 4, None, None, None) == 2  # 2 blocks each
-    assert _kernels.team_size([30, 100, 10], 10, 2, None, None, None) == 1  # narrow rows
+    n = 50_000
+    assert _kernels.team_size([784, 30, 10], n, 10, 2, None, None) == 2
+    assert _kernels.team_size([784, 100, 10], n, 10, 8, None, None) == _kernels.TEAM_MAX
+    assert _kernels.team_size([784, 30, 10], n, 10, 1, None, None) == 1  # one thread
+    assert _kernels.team_size([784, 12, 10], n, 10, 2, None, None) == 1  # 3 blocks of 4
+    assert _kernels.team_size([784, 16, 10], n, 10, 4, None, None) == 2  # 2 blocks each
+    assert _kernels.team_size([30, 100, 10], n, 10, 2, None, None) == 1  # narrow rows
     threads_from = _kernels.threading_threshold([784, 100, 10], 100, 2)
-    assert _kernels.team_size([784, 100, 10], 100, 2, threads_from, None, None) == 1
-    assert _kernels.team_size([784, 30, 10], 10, 2, None, True, None) == 1  # residual, bn
-    assert _kernels.team_size([784, 30, 30, 10], 10, 2, None, None, None) == 1  # two hidden
+    assert _kernels.team_size([784, 100, 10], n, 100, 2, threads_from, None) == 1
+    assert _kernels.team_size([784, 30, 10], n, 10, 2, None, True) == 1  # residual, bn
+    assert _kernels.team_size([784, 30, 30, 10], n, 10, 2, None, None) == 1  # two hidden
+    steps = _kernels.TEAM_MIN_STEPS
+    assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None, None) == 2
+    assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None, None) == 1
 
 
 @two_threads
 def test_a_team_epoch_that_goes_non_finite_is_replayed_to_name_the_mini_batch():
     # The replay that names the failing mini-batch runs on one thread; since the team gives
     # one thread's weights, it fails at the same step and restores the same parameters.
-    X, y = _data(200, 64, 10)
-    X[57] = 1e30
+    X, y = _data(2600, 64, 10)
+    X[1057] = 1e30
     errors, params = [], []
     for threads in (1, 2):
         net = Network([64, 30, 10], seed=2, dtype="float32", threads=threads)
