@@ -1028,7 +1028,9 @@ class Network:
             Threads for this call (by default the network's ``threads``). A mini-batch's
             larger matrix products are shared out over them by neuron; small ones (under
             ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) stay on one thread, which is faster
-            there. The result is bitwise the same whatever the thread count. On
+            there, except in a network with one hidden layer, which then trains on a team of
+            threads for the whole epoch (``_kernels.team_size``, ``train_epoch_team``). The
+            result is bitwise the same whatever the thread count. On
             ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
 
         Returns
