@@ -200,13 +200,20 @@ _FIRST_FIT = textwrap.dedent(
 )
 
 
+#: A first epoch of 256 mini-batches of 10: with two or more cores, one trained on a team of
+#: threads (``_kernels.train_epoch_team``), whose kernel ``_FIRST_FIT``'s 3 batches never use.
+_FIRST_TEAM_FIT = _FIRST_FIT.replace("(23, 784)", "(2560, 784)").replace("0, 10, 23", "0, 10, 2560")
+
+
 class StartUp:
-    """Import fastbp and train a first time (a few rows) in a fresh process.
+    """Import fastbp and train a first time in a fresh process.
 
     ``timeraw_first_fit``: with Numba's on-disk cache warm (``setup_cache`` fills it), the
     time a user waits at every start. ``timeraw_first_fit_cold``: with an empty cache (a new
     ``NUMBA_CACHE_DIR``), what the first start after an install or a change costs: compiling
-    every kernel the first call needs.
+    every kernel the first call needs. Both for a few rows (``_FIRST_FIT``), and the
+    ``team_`` pair for an epoch long enough to train on a team of threads
+    (``_FIRST_TEAM_FIT``; on one core it is the same one-thread epoch).
     """
 
     number = 1
@@ -220,22 +227,33 @@ class StartUp:
         import sys
 
         env = {**os.environ, "PYTHONPATH": _pythonpath()}
-        subprocess.run([sys.executable, "-c", _FIRST_FIT], check=True, env=env, timeout=300)
+        for script in (_FIRST_FIT, _FIRST_TEAM_FIT):
+            subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=300)
 
     def timeraw_first_fit(self) -> tuple[str, str]:
         return _FIRST_FIT, _path_setup()
 
     def timeraw_first_fit_cold(self) -> tuple[str, str]:
-        setup = _path_setup() + textwrap.dedent(
-            """
-            import os, tempfile
-            _cache = tempfile.TemporaryDirectory()  # removed when the process exits
-            os.environ["NUMBA_CACHE_DIR"] = _cache.name
-            """
-        )
-        return _FIRST_FIT, setup
+        return _FIRST_FIT, _path_setup() + _EMPTY_CACHE
+
+    def timeraw_first_team_fit(self) -> tuple[str, str]:
+        return _FIRST_TEAM_FIT, _path_setup()
+
+    def timeraw_first_team_fit_cold(self) -> tuple[str, str]:
+        return _FIRST_TEAM_FIT, _path_setup() + _EMPTY_CACHE
 
     timeraw_first_fit_cold.repeat = (1, 3, 60.0)
+    timeraw_first_team_fit_cold.repeat = (1, 3, 60.0)
+
+
+#: Set-up code that gives a child process an empty Numba cache.
+_EMPTY_CACHE = textwrap.dedent(
+    """
+    import os, tempfile
+    _cache = tempfile.TemporaryDirectory()  # removed when the process exits
+    os.environ["NUMBA_CACHE_DIR"] = _cache.name
+    """
+)
 
 
 def _pythonpath() -> str:
