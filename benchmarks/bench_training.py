@@ -188,21 +188,22 @@ class Allocations:
         return (counts[1] - counts[0]) / 50
 
 
-_FIRST_FIT = textwrap.dedent(
+#: A first ``fit`` of ``{n}`` rows in a fresh process.
+_FIRST_FIT_OF = textwrap.dedent(
     """
     import numpy as np
     from fastbp import Network
     rng = np.random.default_rng(0)
-    X = rng.random((23, 784), dtype=np.float32)
-    y = rng.integers(0, 10, 23)
+    X = rng.random(({n}, 784), dtype=np.float32)
+    y = rng.integers(0, 10, {n})
     Network([784, 30, 10], seed=0).fit(X, y, epochs=1, batch_size=10, lr=3.0)
     """
 )
-
-
-#: A first epoch of 256 mini-batches of 10: with two or more cores, one trained on a team of
-#: threads (``_kernels.train_epoch_team``), whose kernel ``_FIRST_FIT``'s 3 batches never use.
-_FIRST_TEAM_FIT = _FIRST_FIT.replace("(23, 784)", "(2560, 784)").replace("0, 10, 23", "0, 10, 2560")
+#: A few rows: 3 mini-batches, one thread.
+_FIRST_FIT = _FIRST_FIT_OF.format(n=23)
+#: 256 mini-batches of 10: with two or more cores, an epoch trained on a team of threads
+#: (``_kernels.train_epoch_team``, which ``_FIRST_FIT`` never compiles).
+_FIRST_TEAM_FIT = _FIRST_FIT_OF.format(n=2560)
 
 
 class StartUp:

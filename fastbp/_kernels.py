@@ -672,7 +672,7 @@ def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from, ahead)
 
 
 @kernel(inline=True)
-def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, extras):
+def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, extras, done):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
@@ -681,7 +681,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
     ``drop_out`` (training only). Batch-normalised layers use ``batch_norm_forward`` with
     ``bn_mode`` (0: running statistics, 1: the mini-batch's, 2: the mini-batch's and update
     the running ones); their ``z`` is then ``γ ẑ + β``. ``extras`` is ``None`` for a network
-    without residual connections and batch normalisation (see ``has_extras``).
+    without residual connections and batch normalisation (see ``has_extras``). The first
+    ``done`` layers' ``z`` are already in ``ws`` (a team epoch computes layer 1's); 0 for none.
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
     zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
@@ -690,7 +691,8 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
         w, b = layer_views(params, sizes, offsets, l)
         z = unit_view(zbuf, sizes, units, l, m)
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
-        layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from)
+        if l > done:
+            layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from)
         if extras is not None and bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -1075,8 +1077,9 @@ def backpropagate_errors(params, model, y, rows, ws, extras):
 
 
 @kernel(inline=True)
-def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ahead):
-    """BP3 and BP4 for every layer: ``out += scale · Σₖ ∇C`` over the mini-batch.
+def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ahead, first):
+    """BP3 and BP4 for every layer from ``first`` (1 for all): ``out += scale · Σₖ ∇C`` over
+    the mini-batch.
 
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``. Layer 1's BP4 prefetches the rows of ``x``
@@ -1085,7 +1088,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ah
     sizes, offsets, units, _, _, _, residual, bn, _ = model
     _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
     m = rows.shape[0]
-    for l in range(1, sizes.shape[0]):
+    for l in range(first, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
         out_w, out_b = layer_views(out, sizes, offsets, l)
         accumulate_bias_gradient(delta, out_b, scale)
@@ -1110,9 +1113,9 @@ def backward_pass(params, model, x, y, rows, ws, grad, dropout, extras):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``. ``dropout`` and ``extras`` as for ``forward_pass``."""
-    forward_pass(params, model, x, rows, ws, None, dropout, 1, extras)
+    forward_pass(params, model, x, rows, ws, None, dropout, 1, extras, 0)
     backpropagate_errors(params, model, y, rows, ws, extras)
-    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras, rows[:0])
+    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras, rows[:0], 1)
 
 
 @kernel()
@@ -1129,8 +1132,11 @@ def regularise_weights(w, decay, shrink):
 
 
 @kernel(inline=True)
-def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead):
-    """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer.
+def sgd_step(
+    params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead, first
+):  # fmt: skip
+    """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer
+    from ``first`` (1 for all).
 
     BP3 and BP4 accumulated straight into the parameters with scale ``−η/m``, after
     ``forward_pass`` and ``backpropagate_errors``: no gradient buffer is written or read. With
@@ -1141,10 +1147,10 @@ def sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from
     """
     if decay != 1 or shrink != 0:
         sizes, offsets, _, _, _, _, _, _, _ = model
-        for l in range(1, sizes.shape[0]):
+        for l in range(first, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.reshape(w.size), decay, shrink)
-    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead)
+    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead, first)
 
 
 @kernel()
@@ -1204,10 +1210,12 @@ def train_epoch(
         if backup.size:
             copy_values(backup, params)
         prefetch_rows(y, rows)  # the targets arrive while the forward pass computes
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0)
         backpropagate_errors(params, model, y, rows, ws, extras)
         ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
-        sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead)
+        sgd_step(
+            params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead, 1
+        )
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
             copy_values(params, backup)
@@ -1334,11 +1342,10 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
     of ``accumulate_weight_gradient_serial`` over the same rows (the last member also takes
     the pairs after the last block of four).
     """
-    sizes, offsets, units, acts, alphas, _, _, _, _ = model
-    zbuf, abuf, dbuf, pbuf, own, coef, _, _, _, _, tbuf = ws
+    sizes, offsets, units, _, _, _, _, _, _ = model
+    zbuf, _, dbuf, _, own, coef, _, _, _, _, _ = ws
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
-    last = sizes.shape[0] - 1
     w1, b1 = layer_views(params, sizes, offsets, 1)
     n1 = sizes[1]
     n_quads = n1 // 4
@@ -1364,17 +1371,7 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
         if role == 0:
             # B: the rest of the step that every member needs, then what only member 0 does.
             wait_for(flags, LINE, members, step)
-            for l in range(1, last + 1):
-                z = unit_view(zbuf, sizes, units, l, m)
-                if l > 1:
-                    w, b = layer_views(params, sizes, offsets, l)
-                    a_in = unit_view(abuf, sizes, units, l - 1, m)
-                    layer_weighted_input(w, b, a_in, own[:m], z, tbuf, None)
-                a, da = unit_view(abuf, sizes, units, l, m), unit_view(pbuf, sizes, units, l, m)
-                activate_serial(z, a, da, acts[l], alphas[l])
-                if dropout is not None:  # pruned while compiling when there is no dropout
-                    if l < last:
-                        drop_out(a, da, dropout)
+            forward_pass(params, model, x, rows, ws, None, dropout, 2, None, 1)  # z¹ is done
             backpropagate_errors(params, model, y, rows, ws, None)
             delta1 = unit_view(dbuf, sizes, units, 1, m)
             accumulate_bias_gradient(delta1, b1, -eta_over_m)  # read by every member's A
@@ -1382,16 +1379,7 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
             # The other layers' update, which only member 0 reads. Here, not after C: member
             # 0 holds fewer rows' worth of slow units than the last member (which has the
             # pairs), and this balances their C.
-            for l in range(2, last + 1):
-                w, b = layer_views(params, sizes, offsets, l)
-                if decay != 1 or shrink != 0:
-                    regularise_weights(w.reshape(w.size), decay, shrink)
-                delta = unit_view(dbuf, sizes, units, l, m)
-                accumulate_bias_gradient(delta, b, -eta_over_m)
-                a_in = unit_view(abuf, sizes, units, l - 1, m)
-                accumulate_weight_gradient_serial(
-                    delta, a_in, own[:m], w, -eta_over_m, coef, own[:0]
-                )
+            sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, None, None, own[:0], 2)
         else:
             prefetch_rows(x, ahead)
             wait_for(flags, LINE * (1 + members), 1, step)
@@ -1546,12 +1534,11 @@ def train_epoch_general(
             copy_values(backup, params)
             copy_values(state_backup, state)
         grad[:] = 0
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0)
         backpropagate_errors(params, model, y, rows, ws, extras)
         ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
-        accumulate_gradient(
-            model, x, rows, ws, grad, one / type(eta)(stop - start), threads_from, extras, ahead
-        )
+        scale = one / type(eta)(stop - start)
+        accumulate_gradient(model, x, rows, ws, grad, scale, threads_from, extras, ahead, 1)
         if l2 != 0 or l1 != 0:
             add_regularisation_gradient(params, model, grad, l2, l1)
         clip_gradient(grad, clip[0], clip[1])
@@ -1627,7 +1614,7 @@ def feedforward(params, model, x, out, finite, extras):
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras)
+        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras, 0)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])
         restore_fp_mode(mode)
