@@ -202,7 +202,7 @@ _FIRST_FIT_OF = textwrap.dedent(
 #: A few rows: 3 mini-batches, one thread.
 _FIRST_FIT = _FIRST_FIT_OF.format(n=23)
 #: 256 mini-batches of 10: with two or more cores, an epoch trained on a team of threads
-#: (``_kernels.train_epoch_team``, which ``_FIRST_FIT`` never compiles).
+#: (``_kernels.train_epoch_columns`` with ``team = 2``; ``_FIRST_FIT`` trains on one).
 _FIRST_TEAM_FIT = _FIRST_FIT_OF.format(n=2560)
 
 

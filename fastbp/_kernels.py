@@ -39,7 +39,7 @@ from ._sync import compare_exchange, load_acquire, spin_pause, store_release
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
 #: a layer's work ``m · n_out · n_in`` is at least this many multiply-adds; below it one thread
 #: is faster, since a parallel region costs microseconds to start. (784-30-10 at batch 10 is
-#: 235k per step: one thread, or a team of them, ``train_epoch_team``; 784-100-10 at batch 100
+#: 235k per step: one thread, or a team of them, ``train_epoch_columns``; 784-100-10 at batch 100
 #: is 7.8M: all of them.)
 PARALLEL_MIN_WORK = 1_000_000
 
@@ -534,6 +534,139 @@ def weighted_input_narrow_serial(w, b, a, rows, z, scratch):
         weighted_input_chunks(wt, b, a, rows, z, p * width)
 
 
+# --- layer 1 in columns: its weights transposed for the length of an epoch -----------------
+#
+# A first layer of long rows and few neurons (784-30) computes ``z`` best from ``wᵀ``: each
+# row ``i`` of ``wᵀ`` holds the weights of input ``i`` to every neuron, so ``z[k] = b +
+# Σᵢ a[k, i] (wᵀ)[i]`` runs along ``i`` with the neurons in SIMD lanes — no sum is split
+# into lanes to be added up at the end, as a dot product along a row must be — and the
+# SGD step ``(wᵀ)[i] += Σₖ a[k, i] (scale · δ[k])`` touches each weight once per ten samples.
+# An epoch that trains layer 1 this way keeps ``wᵀ`` in a buffer of its own (``columns``,
+# rows padded to whole pairs of SIMD vectors), filled from ``w¹`` at its start and copied back
+# at its end. The inputs are cut into ``COLUMN_BLOCKS`` fixed blocks, whose partial sums of ``z``
+# are added in order: a team of threads shares them out (``train_epoch_columns``) and gets the
+# same values as one thread.
+
+#: Blocks of layer 1's inputs in the column form, each with its own partial sums of ``z``;
+#: the most threads in a team.
+COLUMN_BLOCKS = 4
+
+
+@kernel(inline=True)
+def ten_rows(a, rows, k0, lo, hi):
+    """The values ``lo`` to ``hi`` of the rows ``a[rows[k0]]`` … ``a[rows[k0 + 9]]``, the last
+    row of ``rows`` repeated past its end."""
+    m = rows.shape[0]
+    return (
+        a[rows[k0], lo:hi], a[rows[min(k0 + 1, m - 1)], lo:hi],
+        a[rows[min(k0 + 2, m - 1)], lo:hi], a[rows[min(k0 + 3, m - 1)], lo:hi],
+        a[rows[min(k0 + 4, m - 1)], lo:hi], a[rows[min(k0 + 5, m - 1)], lo:hi],
+        a[rows[min(k0 + 6, m - 1)], lo:hi], a[rows[min(k0 + 7, m - 1)], lo:hi],
+        a[rows[min(k0 + 8, m - 1)], lo:hi], a[rows[min(k0 + 9, m - 1)], lo:hi],
+    )  # fmt: skip
+
+
+@kernel(inline=True)
+def fma_ten_pairs(s0, s1, xs, i, v0, v1):
+    """``s0[t] + xs[t][i] · v0`` and ``s1[t] + xs[t][i] · v1`` for the ten samples ``t``: a
+    step of the sums of two vectors of neurons, sample by sample (each input value is read
+    once for both)."""
+    y = xs[0][i]
+    a0, b0 = simd.fma(s0[0], y, v0), simd.fma(s1[0], y, v1)
+    y = xs[1][i]
+    a1, b1 = simd.fma(s0[1], y, v0), simd.fma(s1[1], y, v1)
+    y = xs[2][i]
+    a2, b2 = simd.fma(s0[2], y, v0), simd.fma(s1[2], y, v1)
+    y = xs[3][i]
+    a3, b3 = simd.fma(s0[3], y, v0), simd.fma(s1[3], y, v1)
+    y = xs[4][i]
+    a4, b4 = simd.fma(s0[4], y, v0), simd.fma(s1[4], y, v1)
+    y = xs[5][i]
+    a5, b5 = simd.fma(s0[5], y, v0), simd.fma(s1[5], y, v1)
+    y = xs[6][i]
+    a6, b6 = simd.fma(s0[6], y, v0), simd.fma(s1[6], y, v1)
+    y = xs[7][i]
+    a7, b7 = simd.fma(s0[7], y, v0), simd.fma(s1[7], y, v1)
+    y = xs[8][i]
+    a8, b8 = simd.fma(s0[8], y, v0), simd.fma(s1[8], y, v1)
+    y = xs[9][i]
+    a9, b9 = simd.fma(s0[9], y, v0), simd.fma(s1[9], y, v1)
+    return (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9), (b0, b1, b2, b3, b4, b5, b6, b7, b8, b9)
+
+
+@kernel()
+def block_bounds(n_in, block, width):
+    """Inputs ``lo`` to ``hi`` of block ``block`` of ``COLUMN_BLOCKS``: near-equal blocks
+    whose bounds are multiples of ``width`` (a cache line of values)."""
+    per = -(-n_in // (COLUMN_BLOCKS * width)) * width
+    return min(block * per, n_in), min((block + 1) * per, n_in)
+
+
+@kernel()
+def weighted_input_columns(wt, a, rows, part, lo, hi):
+    """Layer 1's weighted input from inputs ``lo`` to ``hi``, from its weights in columns.
+
+    ``part[k, j] = Σᵢ a[rows[k], i] wt[i, j]`` for ``lo ≤ i < hi``, the terms added in the
+    order of ``i`` (``wt = wᵀ``, rows padded to a whole number of pairs of SIMD vectors;
+    ``part`` as wide). Ten samples × two vectors of neurons per pass over the rows of ``wt``:
+    twenty running sums in registers, each ``wt`` chunk loaded once for ten products, the
+    inputs broadcast. Past the last sample the last is repeated and its sums discarded.
+    """
+    m = rows.shape[0]
+    n_pad = wt.shape[1]
+    step = simd.lanes(wt)
+    zero = simd.zeros(wt)
+    ten = (zero, zero, zero, zero, zero, zero, zero, zero, zero, zero)
+    for k0 in range(0, m, 10):
+        xs = ten_rows(a, rows, k0, lo, hi)
+        out = part[k0 : min(k0 + 10, m)]
+        for j in range(0, n_pad, 2 * step):
+            s0, s1 = ten, ten
+            for i in range(hi - lo):
+                at = (lo + i) * n_pad + j
+                v0, v1 = simd.load(wt, at, step), simd.load(wt, at + step, step)
+                s0, s1 = fma_ten_pairs(s0, s1, xs, i, v0, v1)
+            for t in range(out.shape[0]):
+                simd.store(out, t * n_pad + j, step, s0[t])
+                simd.store(out, t * n_pad + j + step, step, s1[t])
+
+
+@kernel()
+def add_partial_sums(b, parts, z):
+    """``z[k] = b + parts[0][k] + parts[1][k] + …``: layer 1's weighted input from the partial
+    sums of its ``COLUMN_BLOCKS`` blocks of inputs, added in order."""
+    m, n = z.shape
+    n_pad = parts.shape[2]
+    step = simd.lanes(z)
+    block = parts.shape[1] * n_pad
+    for k in range(m):
+        for j in range(0, n, step):
+            s = simd.load(b, j, n - j)
+            for c in range(COLUMN_BLOCKS):
+                s = simd.add(s, simd.load(parts, c * block + k * n_pad + j, n - j))
+            simd.store(z, k * n + j, n - j, s)
+
+
+@kernel()
+def rows_to_columns(w, wt, lo, hi):
+    """``wt[i, :n_out] = w[:, i]`` and ``wt[i, n_out:] = 0`` for the inputs ``lo`` to ``hi``."""
+    n_out = w.shape[0]
+    zero = w[0, 0] - w[0, 0]
+    for i in range(lo, hi):
+        for j in range(n_out):
+            wt[i, j] = w[j, i]
+        for j in range(n_out, wt.shape[1]):
+            wt[i, j] = zero
+
+
+@kernel()
+def columns_to_rows(wt, w, lo, hi):
+    """``w[:, i] = wt[i, :n_out]`` for the inputs ``lo`` to ``hi``."""
+    for j in range(w.shape[0]):
+        for i in range(lo, hi):
+            w[j, i] = wt[i, j]
+
+
 @kernel()
 def seed_generator(seed):
     """Seed Numba's random generator of the calling thread (``drop_out`` draws from it)."""
@@ -624,7 +757,7 @@ def batch_norm_backward(delta, h, inv, gamma, sums):
 
 
 @kernel(inline=True)
-def layer_weighted_input(w, b, a, rows, z, scratch, threads_from):
+def layer_weighted_input(w, b, a, rows, z, scratch, threads_from, wide):
     """``z = w a[rows] + b`` for one layer, by the kernel that suits its shape and work.
 
     A layer of at least ``threads_from`` multiply-adds (``m · n_out · n_in``) runs on Numba's
@@ -632,6 +765,8 @@ def layer_weighted_input(w, b, a, rows, z, scratch, threads_from):
     ``NARROW``), a smaller one on the calling thread. ``threads_from=None`` means no layer
     threads: Numba then prunes the parallel branch while compiling (it tests the argument's
     type), so the parallel kernels are not even compiled for a network too small for them.
+    ``wide=None`` says that the layer's rows are narrow (under ``NARROW`` inputs), and only
+    the narrow kernels are compiled; ``True``: any.
     """
     if threads_from is not None:
         if rows.shape[0] * w.size >= threads_from:
@@ -640,10 +775,11 @@ def layer_weighted_input(w, b, a, rows, z, scratch, threads_from):
             else:
                 weighted_input_narrow(w, b, a, rows, z, scratch)
             return
-    if w.shape[1] >= NARROW:
-        weighted_input_serial(w, b, a, rows, z)
-    else:
-        weighted_input_narrow_serial(w, b, a, rows, z, scratch)
+    if wide is not None:
+        if w.shape[1] >= NARROW:
+            weighted_input_serial(w, b, a, rows, z)
+            return
+    weighted_input_narrow_serial(w, b, a, rows, z, scratch)
 
 
 @kernel(inline=True)
@@ -659,20 +795,24 @@ def layer_activation(z, a, da, kind, alpha, work, threads_from):
 
 
 @kernel(inline=True)
-def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from, ahead):
+def layer_weight_gradient(delta, a, rows, out, scale, coef, threads_from, ahead, wide):
     """BP4 for one layer, ``out += scale · Σₖ δ[k] (a[rows[k]])ᵀ``: ``accumulate_weight_gradient``
     on Numba's threads when ``m · out.size`` is at least ``threads_from`` (``None``: never;
     see ``layer_weighted_input``), else ``accumulate_weight_gradient_serial``, which
-    prefetches the rows ``ahead``."""
+    prefetches the rows ``ahead`` (``accumulate_weight_gradient_narrow`` where ``wide`` is
+    ``None``, see ``layer_weighted_input``)."""
     if threads_from is not None:
         if rows.shape[0] * out.size >= threads_from:
             accumulate_weight_gradient(delta, a, rows, out, scale, coef)
             return
-    accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef, ahead)
+    if wide is not None:
+        accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef, ahead)
+    else:
+        accumulate_weight_gradient_narrow(delta, a, rows, out, scale)
 
 
 @kernel(inline=True)
-def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, extras, done):
+def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, extras, done, wide):
     """Feed the mini-batch ``x[rows]`` forward: ``zˡ = wˡ aˡ⁻¹ + bˡ``, ``aˡ = f(zˡ)``.
 
     Every layer's ``z``, ``a`` and ``f'(z)`` are left in the work buffers ``ws``. A layer with
@@ -682,7 +822,10 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
     ``bn_mode`` (0: running statistics, 1: the mini-batch's, 2: the mini-batch's and update
     the running ones); their ``z`` is then ``γ ẑ + β``. ``extras`` is ``None`` for a network
     without residual connections and batch normalisation (see ``has_extras``). The first
-    ``done`` layers' ``z`` are already in ``ws`` (a team epoch computes layer 1's); 0 for none.
+    ``done`` layers' ``z`` are already in ``ws`` (``train_epoch_columns`` computes layer 1's);
+    0 for none.
+    ``wide`` is ``None`` when the layers computed have narrow rows (see
+    ``layer_weighted_input``), else ``True``.
     """
     sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
     zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
@@ -692,7 +835,7 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
         z = unit_view(zbuf, sizes, units, l, m)
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
         if l > done:
-            layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from)
+            layer_weighted_input(w, b, a_in, a_rows, z, tbuf, threads_from, wide)
         if extras is not None and bn[l]:
             gamma, beta = norm_views(params, sizes, offsets, l)
             lo, hi = units[l - 1], units[l]
@@ -1012,13 +1155,19 @@ def accumulate_weight_gradient_serial(delta, a, rows, out, scale, coef, ahead):
     """``accumulate_weight_gradient`` on the calling thread, prefetching the rows of ``a``
     listed in ``ahead`` (see ``accumulate_weight_gradient_rows4``; empty: none)."""
     if out.shape[1] < NARROW:
-        for q in range((out.shape[0] + 3) // 4):
-            accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
+        accumulate_weight_gradient_narrow(delta, a, rows, out, scale)
         return
     n_quads = out.shape[0] // 4
     n_units = n_quads + (out.shape[0] - 4 * n_quads + 1) // 2
     for u in range(n_units):
         accumulate_weight_gradient_unit(delta, a, rows, out, scale, coef[u], u, n_quads, ahead)
+
+
+@kernel()
+def accumulate_weight_gradient_narrow(delta, a, rows, out, scale):
+    """``accumulate_weight_gradient`` on the calling thread for rows under ``NARROW`` values."""
+    for q in range((out.shape[0] + 3) // 4):
+        accumulate_weight_gradient_quad(delta, a, rows, out, scale, 4 * q)
 
 
 @kernel()
@@ -1031,6 +1180,91 @@ def accumulate_weight_gradient_unit(delta, a, rows, out, scale, c, u, n_quads, a
         accumulate_weight_gradient_pair(
             delta, a, rows, out, scale, c, 4 * n_quads + 2 * (u - n_quads)
         )
+
+
+@kernel(inline=True)
+def ten_coefficients(delta, k0, j, scale):
+    """``scale · delta[k, j : j + v]`` (a vector) for the ten samples ``k = k0 … k0 + 9``; the
+    lanes past a row's end are 0, as are the vectors past the last sample (their loads are
+    masked off)."""
+    m, n = delta.shape
+    c = n - j
+    return (
+        simd.mul(simd.load(delta, k0 * n + j, c), scale),
+        simd.mul(simd.load(delta, (k0 + 1) * n + j, c if k0 + 1 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 2) * n + j, c if k0 + 2 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 3) * n + j, c if k0 + 3 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 4) * n + j, c if k0 + 4 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 5) * n + j, c if k0 + 5 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 6) * n + j, c if k0 + 6 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 7) * n + j, c if k0 + 7 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 8) * n + j, c if k0 + 8 < m else 0), scale),
+        simd.mul(simd.load(delta, (k0 + 9) * n + j, c if k0 + 9 < m else 0), scale),
+    )
+
+
+@kernel(inline=True)
+def combine_ten_pairs(c0, c1, xs, i):
+    """``Σₜ xs[t][i] · c0[t]`` and ``Σₜ xs[t][i] · c1[t]`` over the ten samples, added in the
+    order of ``t``: two vectors of neurons at once, sample by sample."""
+    y = xs[0][i]
+    u0, u1 = simd.mul(c0[0], y), simd.mul(c1[0], y)
+    y = xs[1][i]
+    u0, u1 = simd.fma(u0, y, c0[1]), simd.fma(u1, y, c1[1])
+    y = xs[2][i]
+    u0, u1 = simd.fma(u0, y, c0[2]), simd.fma(u1, y, c1[2])
+    y = xs[3][i]
+    u0, u1 = simd.fma(u0, y, c0[3]), simd.fma(u1, y, c1[3])
+    y = xs[4][i]
+    u0, u1 = simd.fma(u0, y, c0[4]), simd.fma(u1, y, c1[4])
+    y = xs[5][i]
+    u0, u1 = simd.fma(u0, y, c0[5]), simd.fma(u1, y, c1[5])
+    y = xs[6][i]
+    u0, u1 = simd.fma(u0, y, c0[6]), simd.fma(u1, y, c1[6])
+    y = xs[7][i]
+    u0, u1 = simd.fma(u0, y, c0[7]), simd.fma(u1, y, c1[7])
+    y = xs[8][i]
+    u0, u1 = simd.fma(u0, y, c0[8]), simd.fma(u1, y, c1[8])
+    y = xs[9][i]
+    u0, u1 = simd.fma(u0, y, c0[9]), simd.fma(u1, y, c1[9])
+    return u0, u1
+
+
+@kernel(inline=True)
+def add_to(wt, at, step, u):
+    """``wt[at : at + step] += u`` (memory order)."""
+    simd.store(wt, at, step, simd.add(simd.load(wt, at, step), u))
+
+
+@kernel()
+def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead):
+    """BP4 for layer 1 in columns: ``wt[i] += scale · Σₖ a[rows[k], i] δ[k]`` for the inputs
+    ``lo`` to ``hi`` (``wt = (w¹)ᵀ``, see ``weighted_input_columns``; ``∂C/∂w = δ aᵀ``).
+
+    Ten samples × two SIMD vectors of neurons per pass: the twenty coefficient vectors
+    ``scale · δ[k]`` stay in registers, and each chunk of ``wt`` is loaded, added its ten
+    products (summed in the order of ``k``) and stored once. Samples past the last get
+    coefficient 0. The first pass asks for the rows ``a[ahead]`` (the next mini-batch's)
+    between ``lo`` and ``hi``, a cache line of each per vector of inputs.
+    """
+    m = delta.shape[0]
+    n_in = a.shape[1]
+    n_pad = wt.shape[1]
+    step = simd.lanes(wt)
+    for k0 in range(0, m, 10):
+        xs = ten_rows(a, rows, k0, lo, hi)
+        for j in range(0, n_pad, 2 * step):
+            fetch = k0 == 0 and j == 0
+            c0 = ten_coefficients(delta, k0, j, scale)
+            c1 = ten_coefficients(delta, k0, j + step, scale)
+            for i in range(hi - lo):
+                if fetch and i % step == 0:
+                    for r in range(ahead.shape[0]):
+                        simd.prefetch(a, ahead[r] * n_in + lo + i)
+                at = (lo + i) * n_pad + j
+                u0, u1 = combine_ten_pairs(c0, c1, xs, i)
+                add_to(wt, at, step, u0)
+                add_to(wt, at + step, step, u1)
 
 
 # --- whole passes over the layers ----------------------------------------------------------
@@ -1077,13 +1311,14 @@ def backpropagate_errors(params, model, y, rows, ws, extras):
 
 
 @kernel(inline=True)
-def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ahead, first):
+def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ahead, first, wide):
     """BP3 and BP4 for every layer from ``first`` (1 for all): ``out += scale · Σₖ ∇C`` over
     the mini-batch.
 
     Reads the ``δˡ`` and ``aˡ`` that ``forward_pass`` and ``backpropagate_errors`` left in
     ``ws``. ``out`` has the layout of ``params``. Layer 1's BP4 prefetches the rows of ``x``
-    listed in ``ahead`` (the next mini-batch's; empty for none).
+    listed in ``ahead`` (the next mini-batch's; empty for none). ``wide`` as for
+    ``forward_pass``.
     """
     sizes, offsets, units, _, _, _, residual, bn, _ = model
     _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
@@ -1096,7 +1331,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ah
             layer_weight_gradient(
                 unit_view(gbuf, sizes, units, l, m), unit_view(abuf, sizes, units, l - 1, m),
                 own[:m], projection_view(out, sizes, offsets, l), scale, coef, threads_from,
-                own[:0],
+                own[:0], wide,
             )  # fmt: skip
         if extras is not None and bn[l]:
             out_gamma, out_beta = norm_views(out, sizes, offsets, l)
@@ -1105,7 +1340,7 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ah
                 out_beta[j] += scale * nbuf[1, units[l - 1] + j]
         a_in, a_rows = (x, rows) if l == 1 else (unit_view(abuf, sizes, units, l - 1, m), own[:m])
         fetch = ahead if l == 1 else own[:0]
-        layer_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, threads_from, fetch)
+        layer_weight_gradient(delta, a_in, a_rows, out_w, scale, coef, threads_from, fetch, wide)
 
 
 @kernel()
@@ -1113,9 +1348,10 @@ def backward_pass(params, model, x, y, rows, ws, grad, dropout, extras):
     """Backpropagate the mini-batch ``x[rows]`` on one thread and add its summed gradient
     ``Σₓ ∇Cₓ`` to ``grad`` (same layout as ``params``); every ``zˡ``, ``aˡ``, ``σ'(zˡ)`` and
     ``δˡ`` is left in ``ws``. ``dropout`` and ``extras`` as for ``forward_pass``."""
-    forward_pass(params, model, x, rows, ws, None, dropout, 1, extras, 0)
+    forward_pass(params, model, x, rows, ws, None, dropout, 1, extras, 0, True)
     backpropagate_errors(params, model, y, rows, ws, extras)
-    accumulate_gradient(model, x, rows, ws, grad, type(params[0])(1.0), None, extras, rows[:0], 1)
+    one = type(params[0])(1.0)
+    accumulate_gradient(model, x, rows, ws, grad, one, None, extras, rows[:0], 1, True)
 
 
 @kernel()
@@ -1133,7 +1369,7 @@ def regularise_weights(w, decay, shrink):
 
 @kernel(inline=True)
 def sgd_step(
-    params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead, first
+    params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead, first, wide
 ):  # fmt: skip
     """The SGD step ``w ← w − (η/m) Σₓ ∂Cₓ/∂w``, ``b ← b − (η/m) Σₓ ∂Cₓ/∂b`` for every layer
     from ``first`` (1 for all).
@@ -1143,14 +1379,16 @@ def sgd_step(
     regularisation (``decay != 1`` or ``shrink != 0``) the weights are first decayed by
     ``regularise_weights``, which makes the step the book's
     ``w ← (1 − ηλ/n) w − (η/m) Σₓ ∂Cₓ/∂w`` for L2. Layer 1's BP4 prefetches the rows of
-    ``x`` listed in ``ahead``.
+    ``x`` listed in ``ahead``. ``wide`` as for ``forward_pass``.
     """
     if decay != 1 or shrink != 0:
         sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(first, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(w.reshape(w.size), decay, shrink)
-    accumulate_gradient(model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead, first)
+    accumulate_gradient(
+        model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead, first, wide
+    )
 
 
 @kernel()
@@ -1191,7 +1429,8 @@ def train_epoch(
     hidden neuron (``None`` for none), drawn from Numba's generator seeded with ``seed``.
     Layers with at least ``threads_from`` multiply-adds per mini-batch run on several threads
     (``None``: none does; see ``threading_threshold``); ``extras`` is ``None`` for a network
-    without residual connections and batch normalisation (see ``has_extras``).
+    without residual connections and batch normalisation (see ``has_extras``). The networks
+    ``uses_columns`` names train instead with ``train_epoch_columns``.
 
     ``backup`` is empty for a normal epoch. To find where an epoch went non-finite, the caller
     replays it (same order, same seed) with a ``backup`` the size of ``params``: each step is
@@ -1210,12 +1449,13 @@ def train_epoch(
         if backup.size:
             copy_values(backup, params)
         prefetch_rows(y, rows)  # the targets arrive while the forward pass computes
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0, True)
         backpropagate_errors(params, model, y, rows, ws, extras)
         ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
         sgd_step(
-            params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead, 1
-        )
+            params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, extras, ahead,
+            1, True,
+        )  # fmt: skip
         if backup.size and not all_finite(params):
             layer = first_non_finite_layer(params, model)
             copy_values(params, backup)
@@ -1223,22 +1463,23 @@ def train_epoch(
     return -1, -1
 
 
-# --- a team of threads for a whole epoch ---------------------------------------------------
+# --- layer 1 in columns, on one thread or a team of them ------------------------------------
 #
-# At batch 10 a 784-30-10 step is about 15 µs of work, too little to repay starting a parallel
+# At batch 10 a 784-30-10 step is about 10 µs of work, too little to repay starting a parallel
 # region for each layer of each step. A team's threads each run the whole epoch in one
-# compiled call; they split layer 1 (the big one) by neurons and meet twice per step, through
-# counters:
+# compiled call; they share layer 1's ``COLUMN_BLOCKS`` blocks of inputs (rows of ``wᵀ``)
+# and meet twice per step, through counters:
 #
-#   A  every member: z¹ of its own neurons (``weighted_input_quad``), then says so;
-#   B  member 0, once all of A is done: a¹ = f(z¹), the other layers' forward pass, BP1, BP2
-#      down to δ¹ and layer 1's BP3, then says so; then the other layers' BP3/BP4 and update,
-#      which no one else reads. The other members meanwhile prefetch the next mini-batch;
-#   C  every member, once B has said so: BP4 and the SGD update of its own rows of w¹.
+#   A  every member: the partial sums of z¹ over its blocks (``weighted_input_columns``),
+#      then says so;
+#   B  member 0, once all of A is done: z¹ = b¹ + the partial sums, a¹ = f(z¹), the other
+#      layers' forward pass, BP1, BP2 down to δ¹ and layer 1's BP3, then says so; then the
+#      other layers' BP3/BP4 and update, which no one else reads;
+#   C  every member, once B has said so: BP4 and the SGD update of its own rows of wᵀ.
 #
-# A member's rows of w¹ in C are its neurons in A, so the next step's A needs nothing from
-# the others. Every value is computed by the same kernel, in the same order, as in
-# ``train_epoch``: the weights are bitwise those of a one-thread epoch.
+# A member only ever reads and writes its own rows of wᵀ, so the next step's A needs nothing
+# from the others. Every value is computed by the same kernel, in the same order, as on one
+# thread: the weights are the same whatever the number of members.
 
 #: ``int64`` values per cache line: each counter of a team has a line to itself.
 LINE = 8
@@ -1258,35 +1499,60 @@ EAGER_SPINS = 4096
 #: 784-30-10's 2–3 µs per step from about a hundred steps.
 TEAM_MIN_STEPS = 256
 
-#: Most threads in a team (measured with 2).
-TEAM_MAX = 4
+
+def uses_columns(sizes, threads_from, extras) -> bool:
+    """Whether a network trains with ``train_epoch_columns``, layer 1 in columns (see
+    ``weighted_input_columns``): one whose layers are too small for the threaded kernels
+    (``threads_from`` is ``None``), without residual connections or batch normalisation
+    (``extras`` is ``None``), whose first layer has rows of at least ``NARROW`` inputs."""
+    return threads_from is None and extras is None and int(sizes[0]) >= NARROW
+
+
+def narrow_after_first(sizes) -> bool:
+    """Whether every layer after the first has rows of fewer than ``NARROW`` inputs."""
+    return all(int(n) < NARROW for n in sizes[1:-1])
+
+
+def column_buffers(sizes, capacity: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``columns`` argument of ``train_epoch_columns`` for mini-batches of up to
+    ``capacity`` rows: ``wᵀ`` of layer 1 (rows padded to a whole number of pairs of SIMD
+    vectors), the partial sums of its blocks, and a team's counters (who joined, each member's
+    last step through A, member 0's last step through B; each on its own cache line). The
+    first two start on a cache line, so that members writing their own rows of ``wᵀ`` never
+    share one."""
+    dtype = np.dtype(dtype)
+    pair = 2 * simd.VECTOR_BITS // (8 * dtype.itemsize)
+    n_pad = -(-int(sizes[1]) // pair) * pair
+    return (
+        _aligned_zeros((int(sizes[0]), n_pad), dtype),
+        _aligned_zeros((COLUMN_BLOCKS, capacity, n_pad), dtype),
+        np.zeros((COLUMN_BLOCKS + 2) * LINE, dtype=np.int64),
+    )
+
+
+def _aligned_zeros(shape, dtype, align: int = 64) -> np.ndarray:
+    """Zeros of ``shape`` whose first value starts on an ``align``-byte boundary."""
+    count = math.prod(shape)
+    raw = np.zeros(count + align // dtype.itemsize, dtype=dtype)
+    skip = (-raw.ctypes.data % align) // dtype.itemsize
+    return raw[skip : skip + count].reshape(shape)
 
 
 def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, threads_from, extras) -> int:
-    """Threads for ``train_epoch_team`` to train a network of ``sizes`` on ``n_samples`` in
-    mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread
-    (``train_epoch``) is better.
+    """Threads for ``train_epoch_columns`` to train a network of ``sizes`` on ``n_samples`` in
+    mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread is better.
 
-    A team needs a network whose layers are too small for the threaded kernels
-    (``threads_from`` is ``None``), without residual connections or batch normalisation
-    (``extras`` is ``None``), with at most one hidden layer, whose first layer has rows of at
-    least ``NARROW`` inputs and at least two blocks of four neurons per member, and an epoch of
-    at least ``TEAM_MIN_STEPS`` mini-batches. With more hidden layers member 0's share (every
-    layer after the first, each a few microseconds of small kernels per step) leaves the
-    others waiting: 784-30-30-30-30-10 at batch 10 took 1.09 times as long in a team of two
-    as on one thread, where 784-30-10 took 1/1.2.
+    A team needs a network trained in columns (``uses_columns``) with at most one hidden
+    layer, and an epoch of at least ``TEAM_MIN_STEPS`` mini-batches; it has 2 or
+    ``COLUMN_BLOCKS`` members, which share the blocks evenly. With more hidden layers member
+    0's share (every layer after the first, each a few microseconds of small kernels per step)
+    leaves the others waiting.
     """
-    if threads_from is not None or extras is not None or n_threads < 2:
+    if n_threads < 2 or not uses_columns(sizes, threads_from, extras) or len(sizes) > 3:
         return 1
-    if len(sizes) > 3 or sizes[0] < NARROW or -(-n_samples // batch_size) < TEAM_MIN_STEPS:
+    if -(-n_samples // batch_size) < TEAM_MIN_STEPS:
         return 1
-    return max(1, min(n_threads, (int(sizes[1]) + 3) // 4 // 2, TEAM_MAX))
-
-
-def team_flags(team: int) -> np.ndarray:
-    """The counters of a ``train_epoch_team`` call with ``team`` threads: who joined, each
-    member's last step through A, member 0's last step through B; each on its own line."""
-    return np.zeros((team + 2) * LINE, dtype=np.int64)
+    return COLUMN_BLOCKS if n_threads >= COLUMN_BLOCKS else 2
 
 
 @kernel()
@@ -1333,25 +1599,49 @@ def wait_for(flags, first, count, value):
             spins += 1
 
 
-@kernel(inline=True)
-def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, l1, dropout,
-                ws, flags):  # fmt: skip
-    """Member ``role`` of ``members`` in ``train_epoch_team``: its share of every step.
+@kernel()
+def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed,
+                        ws, columns, backup, wide):  # fmt: skip
+    """``train_epoch`` for the networks ``uses_columns`` names, with layer 1 in columns
+    (``columns``: ``column_buffers``), on one thread (``team = 1``) or as one member of a
+    team of ``team`` threads that stays together for the whole epoch.
 
-    Its neurons of layer 1 are the blocks of four from ``q0`` to ``q1``, and in C the units
-    of ``accumulate_weight_gradient_serial`` over the same rows (the last member also takes
-    the pairs after the last block of four).
+    For a team the caller runs it on ``team`` threads at once (the calling thread and
+    ``team − 1`` others; it releases the GIL), all with the same arguments, ``columns``'
+    counters zeroed and ``backup`` empty. Each takes a role as it joins (``join_team``) and
+    does its share of every step (A, B, C above): the blocks of inputs from
+    ``COLUMN_BLOCKS · role / members`` up to the next member's, which it copies from ``w¹``
+    into ``wᵀ`` (``columns[0]``) at the start and back at the end. Ordinary threads, not a
+    Numba parallel loop: that would compile the epoch a second time, which doubled a first
+    start. The weights are bitwise those of one thread: each value is computed by the same
+    kernel in the same order, only by another thread, and the dropout masks are drawn by
+    member 0 from a generator seeded with ``seed``.
+
+    ``backup`` (one thread only) and the result as for ``train_epoch``. ``wide`` is ``None``
+    when every layer after the first has narrow rows (``narrow_after_first``): then only the
+    narrow kernels are compiled for them.
     """
     sizes, offsets, units, _, _, _, _, _, _ = model
-    zbuf, _, dbuf, _, own, coef, _, _, _, _, _ = ws
+    zbuf, _, dbuf, _, own, _, _, _, _, _, _ = ws
+    wt, parts, flags = columns
+    mode = flush_subnormals()
+    role, members = (0, 1) if team == 1 else join_team(flags, team, PATIENCE)
+    failed, layer = -1, -1
+    if role < 0:  # the team closed before this thread joined: the others train
+        restore_fp_mode(mode)
+        return failed, layer
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
     w1, b1 = layer_views(params, sizes, offsets, 1)
-    n1 = sizes[1]
-    n_quads = n1 // 4
-    q0 = (role * ((n1 + 3) // 4)) // members
-    q1 = ((role + 1) * ((n1 + 3) // 4)) // members
-    u1 = q1 if role < members - 1 else n_quads + (n1 - 4 * n_quads + 1) // 2
+    n_in = x.shape[1]
+    width = simd.lanes(wt)
+    c0 = role * COLUMN_BLOCKS // members
+    c1 = (role + 1) * COLUMN_BLOCKS // members
+    lo = block_bounds(n_in, c0, width)[0]
+    hi = block_bounds(n_in, c1 - 1, width)[1]
+    rows_to_columns(w1, wt, lo, hi)
+    if role == 0 and dropout is not None:
+        seed_generator(seed)
     n = order.shape[0]
     step = 0
     for start in range(0, n, batch_size):
@@ -1361,69 +1651,51 @@ def team_member(role, members, params, model, x, y, order, batch_size, eta, l2, 
         m = stop - start
         eta_over_m = eta / type(eta)(m)
         ahead = order[stop : min(stop + batch_size, n)]
-        # A: zˡ = w¹ x + b¹ for this member's neurons.
+        if backup.size:
+            copy_values(backup, params)
+        # A: the partial sums of z¹ over this member's blocks of inputs.
         if role == 0:
-            prefetch_rows(y, rows)
-        z1 = unit_view(zbuf, sizes, units, 1, m)
-        for q in range(q0, q1):
-            weighted_input_quad(w1, b1, x, rows, z1, 4 * q)
-        store_release(flags, LINE * (1 + role), step)
+            prefetch_rows(y, rows)  # the targets arrive while A computes
+        for c in range(c0, c1):
+            b_lo, b_hi = block_bounds(n_in, c, width)
+            weighted_input_columns(wt, x, rows, parts[c], b_lo, b_hi)
+        if members > 1:
+            store_release(flags, LINE * (1 + role), step)
+        delta1 = unit_view(dbuf, sizes, units, 1, m)
         if role == 0:
             # B: the rest of the step that every member needs, then what only member 0 does.
-            wait_for(flags, LINE, members, step)
-            forward_pass(params, model, x, rows, ws, None, dropout, 2, None, 1)  # z¹ is done
+            if members > 1:
+                wait_for(flags, LINE, members, step)
+            add_partial_sums(b1, parts, unit_view(zbuf, sizes, units, 1, m))
+            forward_pass(params, model, x, rows, ws, None, dropout, 2, None, 1, wide)  # z¹: done
             backpropagate_errors(params, model, y, rows, ws, None)
-            delta1 = unit_view(dbuf, sizes, units, 1, m)
-            accumulate_bias_gradient(delta1, b1, -eta_over_m)  # read by every member's A
-            store_release(flags, LINE * (1 + members), step)
-            # The other layers' update, which only member 0 reads. Here, not after C: member
-            # 0 holds fewer rows' worth of slow units than the last member (which has the
-            # pairs), and this balances their C.
-            sgd_step(params, model, x, rows, ws, eta_over_m, decay, shrink, None, None, own[:0], 2)
+            accumulate_bias_gradient(delta1, b1, -eta_over_m)
+            if members > 1:
+                store_release(flags, LINE * (1 + members), step)
+            after_first = own[:0]  # no rows of x to prefetch: layers 2 on read aˡ⁻¹
+            sgd_step(
+                params, model, x, rows, ws, eta_over_m, decay, shrink, None, None, after_first,
+                2, wide,
+            )  # fmt: skip
         else:
-            prefetch_rows(x, ahead)
             wait_for(flags, LINE * (1 + members), 1, step)
-        # C: BP4 and the update of this member's rows of w¹. Its passes prefetch the next
-        # mini-batch's rows from ``ahead[q0 · ⌈m/5⌉]`` on, one a pass; member 0 first asks
-        # for those its passes do not reach.
-        if role == 0 and members > 1:
-            prefetch_rows(x, ahead[q1 * ((m + 4) // 5) :])
-        delta1 = unit_view(dbuf, sizes, units, 1, m)
-        for u in range(q0, u1):
+        # C: BP4 and the update of this member's rows of wᵀ, asking for the next rows' values.
+        for c in range(c0, c1):
+            b_lo, b_hi = block_bounds(n_in, c, width)
             if decay != 1 or shrink != 0:
-                r0 = 4 * u if u < n_quads else 2 * u + 2 * n_quads
-                r1 = min(r0 + (4 if u < n_quads else 2), n1)
-                regularise_weights(w1[r0:r1].reshape((r1 - r0) * w1.shape[1]), decay, shrink)
-            accumulate_weight_gradient_unit(
-                delta1, x, rows, w1, -eta_over_m, coef[u], u, n_quads, ahead
-            )
-
-
-@kernel()
-def train_epoch_team(params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed, ws,
-                     flags):  # fmt: skip
-    """One member's part of a team epoch: ``train_epoch`` (without ``threads_from``,
-    ``backup`` and ``extras``) by a team of threads that stays together for the whole epoch.
-
-    The caller runs it on ``team`` threads at once (the calling thread and ``team − 1``
-    others; it releases the GIL), all with the same arguments; ``flags`` holds the team's
-    counters (``team_flags(team)``, whose size sets ``team``). A plain compiled function run
-    by ordinary threads, not a Numba parallel loop: that would compile it a second time, which
-    doubled a first start. The weights are bitwise those ``train_epoch`` computes on one
-    thread: each value is computed by the same kernel in the same order, only by another
-    thread, and the dropout masks are drawn by member 0 from a generator seeded with ``seed``.
-    """
-    team = flags.shape[0] // LINE - 2
-    mode = flush_subnormals()
-    role, members = join_team(flags, team, PATIENCE)
-    if role == 0 and dropout is not None:
-        seed_generator(seed)
-    if role >= 0:
-        team_member(
-            role, members, params, model, x, y, order, batch_size, eta, l2, l1, dropout, ws,
-            flags,
-        )  # fmt: skip
+                block = wt[b_lo:b_hi]
+                regularise_weights(block.reshape(block.size), decay, shrink)
+            accumulate_weight_gradient_columns(delta1, x, rows, wt, -eta_over_m, b_lo, b_hi, ahead)
+        if backup.size:
+            columns_to_rows(wt, w1, lo, hi)
+            if not all_finite(params):
+                failed, layer = step - 1, first_non_finite_layer(params, model)
+                copy_values(params, backup)
+                break
+    if failed < 0:
+        columns_to_rows(wt, w1, lo, hi)
     restore_fp_mode(mode)
+    return failed, layer
 
 
 # --- optimisers and gradient clipping (the general training path) -----------------------
@@ -1534,11 +1806,11 @@ def train_epoch_general(
             copy_values(backup, params)
             copy_values(state_backup, state)
         grad[:] = 0
-        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0)
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, extras, 0, True)
         backpropagate_errors(params, model, y, rows, ws, extras)
         ahead = order[stop : min(stop + batch_size, n)]  # prefetched during this step
         scale = one / type(eta)(stop - start)
-        accumulate_gradient(model, x, rows, ws, grad, scale, threads_from, extras, ahead, 1)
+        accumulate_gradient(model, x, rows, ws, grad, scale, threads_from, extras, ahead, 1, True)
         if l2 != 0 or l1 != 0:
             add_regularisation_gradient(params, model, grad, l2, l1)
         clip_gradient(grad, clip[0], clip[1])
@@ -1597,24 +1869,35 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite, extras):
+def feedforward(params, model, x, out, finite, extras, wt):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
     ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
     in cache: a NaN need not reach the outputs, since σ(±∞) is finite). ``extras`` as for
-    ``forward_pass``.
+    ``forward_pass``. ``wt`` is layer 1's weights in columns (``column_buffers``, filled by
+    ``rows_to_columns``), from which ``z¹`` is computed as in a training step, or ``None``.
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sizes, _, units, _, _, _, _, _, _ = model
+    sizes, offsets, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         mode = flush_subnormals()
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
+        rows = np.arange(start, stop)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras, 0)
+        done = 0
+        if wt is not None:  # pruned while compiling when None
+            parts = np.empty((COLUMN_BLOCKS, BLOCK_ROWS, wt.shape[1]), dtype=wt.dtype)
+            for c in range(COLUMN_BLOCKS):
+                lo, hi = block_bounds(x.shape[1], c, simd.lanes(wt))
+                weighted_input_columns(wt, x, rows, parts[c], lo, hi)
+            b1 = layer_views(params, sizes, offsets, 1)[1]
+            add_partial_sums(b1, parts, unit_view(ws[0], sizes, units, 1, stop - start))
+            done = 1
+        forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, True)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])
         restore_fp_mode(mode)

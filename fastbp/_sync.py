@@ -1,6 +1,6 @@
 """Atomic operations on an ``int64`` array, for threads that work together inside one kernel.
 
-A *team* epoch (``_kernels.train_epoch_team``) keeps its threads inside one compiled call for
+A *team* epoch (``_kernels.train_epoch_columns``) keeps its threads inside one compiled call for
 the whole epoch and has them wait for each other at two points of each mini-batch's step,
 instead of starting a parallel region for every layer of every step (each start costs
 microseconds, more than a batch of 10 takes to compute). They coordinate through counters in

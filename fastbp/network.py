@@ -184,17 +184,17 @@ def _cuda_kernels() -> Any:
 
 
 def _train_in_team(team: int, args: tuple) -> None:
-    """Run ``_kernels.train_epoch_team(*args)`` on ``team`` threads at once: this one and
+    """Run ``_kernels.train_epoch_columns(*args)`` on ``team`` threads at once: this one and
     ``team − 1`` started for the epoch (the kernel releases the GIL). Starting a thread costs
     tens of microseconds, once per epoch; the members meet through ``args``' counters."""
     others = [
-        threading.Thread(target=_kernels.train_epoch_team, args=args, daemon=True)
+        threading.Thread(target=_kernels.train_epoch_columns, args=args, daemon=True)
         for _ in range(team - 1)
     ]
     for thread in others:
         thread.start()
     try:
-        _kernels.train_epoch_team(*args)
+        _kernels.train_epoch_columns(*args)
     finally:
         for thread in others:
             thread.join()
@@ -589,8 +589,12 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
+        wt = None
+        if X.shape[0] >= _kernels.BLOCK_ROWS and _kernels.uses_columns(self.sizes, None, None):
+            wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
+            _kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
         with _numba_threads(self.threads), subnormals_flushed():
-            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras)
+            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
@@ -1029,7 +1033,7 @@ class Network:
             larger matrix products are shared out over them by neuron; small ones (under
             ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) stay on one thread, which is faster
             there, except in a network with one hidden layer, which then trains on a team of
-            threads for the whole epoch (``_kernels.team_size``, ``train_epoch_team``). The
+            threads for the whole epoch (``_kernels.team_size``, ``train_epoch_columns``). The
             result is bitwise the same whatever the thread count. On
             ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
 
@@ -1198,19 +1202,24 @@ class Network:
                         p, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
                         threads_from, backup.ravel(), state_backup, self._extras,
                     )  # fmt: skip
+                args = (self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                        p, mask_seed, ws)  # fmt: skip
+                if not _kernels.uses_columns(self.sizes, threads_from, self._extras):
+                    failed, layer = _kernels.train_epoch(
+                        *args, threads_from, backup.ravel(), self._extras
+                    )
+                    return 0, failed, layer
+                columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
+                wide = None if _kernels.narrow_after_first(self.sizes) else True
                 team = _kernels.team_size(
                     self.sizes, n, batch_size, n_threads, threads_from, self._extras
                 )
                 if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
-                    _train_in_team(team, (
-                        self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                        p, mask_seed, ws, _kernels.team_flags(team),
-                    ))  # fmt: skip
+                    _train_in_team(team, (team, *args, columns, backup.ravel(), wide))
                     return 0, -1, -1
-                failed, layer = _kernels.train_epoch(
-                    self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                    p, mask_seed, ws, threads_from, backup.ravel(), self._extras,
-                )  # fmt: skip
+                failed, layer = _kernels.train_epoch_columns(
+                    1, *args, columns, backup.ravel(), wide
+                )
                 return 0, failed, layer
 
         for epoch in range(first_epoch, epochs):

@@ -302,6 +302,77 @@ def test_threaded_products_equal_single_threaded_bitwise(dtype, n_in):
     assert_close(results[0][2], x64 @ w64.T + b, dtype)
 
 
+@pytest.mark.parametrize(("n_in", "n_out"), [(64, 30), (70, 23), (100, 40), (96, 9)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_layer_one_in_columns_matches_reference(dtype, n_in, n_out):
+    """Layer 1 from its weights in columns (``wᵀ``, rows padded to whole vectors): the partial
+    weighted inputs of its blocks of inputs add up to ``w x + b``, BP4's step is
+    ``w − η δ xᵀ``, the padding stays 0, and how the inputs are cut into blocks, or which rows
+    are prefetched, changes no value. Mini-batches of 13 (a partial block of ten samples) and
+    n_out from one to three SIMD vectors, even and odd counts."""
+    rng = np.random.default_rng(n_in + n_out)
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    x = rng.random((40, n_in)).astype(dtype)
+    delta = rng.standard_normal((13, n_out)).astype(dtype)
+    rows = rng.permutation(40)[:13]
+    wt, parts, _ = _kernels.column_buffers([n_in, n_out], 13, dtype)
+    assert wt.ctypes.data % 64 == 0 and wt.shape[1] % (64 // wt.itemsize) == 0
+    _kernels.rows_to_columns(w, wt, 0, n_in)
+    z = np.empty((13, n_out), dtype=dtype)
+    width = 64 // wt.itemsize
+    for c in range(_kernels.COLUMN_BLOCKS):
+        lo, hi = _kernels.block_bounds(n_in, c, width)
+        _kernels.weighted_input_columns(wt, x, rows, parts[c], lo, hi)
+    _kernels.add_partial_sums(b, parts, z)
+    x64, w64 = x[rows].astype(np.float64), w.astype(np.float64)
+    assert_close(z, x64 @ w64.T + b, dtype)
+    whole = np.empty((13, wt.shape[1]), dtype=dtype)
+    _kernels.weighted_input_columns(wt, x, rows, whole, 0, n_in)  # one block: other rounding
+    assert_close(whole[:, :n_out], x64 @ w64.T, dtype)
+
+    eta = w.dtype.type(-0.1)
+    updated = []
+    for cuts, ahead in ([(0, n_in)], rows[:0]), ([(0, 16), (16, n_in)], rng.permutation(40)):
+        out = wt.copy()
+        for lo, hi in cuts:
+            _kernels.accumulate_weight_gradient_columns(delta, x, rows, out, eta, lo, hi, ahead)
+        updated.append(out)
+    assert updated[0].tobytes() == updated[1].tobytes()
+    assert not updated[0][:, n_out:].any()
+    back = np.empty_like(w)
+    _kernels.columns_to_rows(updated[0], back, 0, n_in)
+    assert_close(back, w64 - 0.1 * delta.T.astype(np.float64) @ x64, dtype)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "options"),
+    [
+        ([64, 30, 10], {}),
+        ([70, 23, 5], {"lmbda": 5.0, "l1": 1.0}),
+        ([100, 40], {"activation": "tanh"}),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_an_epoch_with_layer_one_in_columns_matches_reference_sgd(dtype, sizes, options):
+    """Networks whose first layer has rows of at least ``NARROW`` inputs train layer 1 in
+    columns (``uses_columns``): the epoch is still the book's update rule, regularised too."""
+    assert _kernels.uses_columns(sizes, None, None)
+    activation = options.pop("activation", "sigmoid")
+    rng = np.random.default_rng(3)
+    net = Network(sizes, seed=3, dtype=dtype, activation=activation, output=activation)
+    X = (rng.random((57, sizes[0])) / 4).astype(dtype)  # like pixels: no layer saturates
+    Y = rng.random((57, sizes[-1])).astype(dtype)
+    weights, biases = naive.sgd_epoch(
+        net.weights, net.biases, X, Y, np.arange(57), 10, 0.5, options.get("lmbda", 0.0),
+        options.get("l1", 0.0), activations=list(net.activations),
+    )  # fmt: skip
+    net.fit(X, Y, epochs=1, batch_size=10, lr=0.5, shuffle=False, threads=1, **options)
+    for got, want in zip(net.weights + net.biases, weights + biases, strict=True):
+        tol = TOLERANCE[dtype] * (10 if dtype == "float32" else 1)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+
+
 # --- finite differences ---------------------------------------------------------------------
 
 
@@ -649,20 +720,28 @@ PARALLEL_KERNELS = (
 @pytest.fixture(scope="module")
 def uncached_compile():
     """Compile every entry point in float32 in a fresh process with Numba's cache off (so its
-    LLVM IR can be read): first small networks, recording which parallel kernels that
-    compiled, then a network big enough to thread. Returns the JSON the process prints."""
+    LLVM IR can be read): first a network that trains layer 1 in columns on a team, then small
+    networks, recording which kernels that compiled, then a network big enough to thread.
+    Returns the JSON the process prints."""
     script = textwrap.dedent(
         """
         import json, re, sys
         import numpy as np
         from fastbp import Network, _kernels as K
         parallel = sys.argv[1:]
+        # Rows of 64 inputs (layer 1 in columns), a hidden layer of narrow rows, 256
+        # mini-batches of 10: a team of two, which needs no kernel for long rows after layer 1.
+        X64 = np.random.default_rng(1).random((2560, 64), dtype=np.float32)
+        Network([64, 16, 3], seed=0).fit(X64, np.arange(2560) % 3, epochs=1, batch_size=10,
+                                         lr=0.5, lmbda=0.1, threads=2)
+        rows = [name for name in ("weighted_input_serial", "accumulate_weight_gradient_serial")
+                if getattr(K, name).signatures]
         X = np.random.default_rng(0).random((20, 6), dtype=np.float32)
         y = np.arange(20) % 3
         Network([6, 5, 4, 3], seed=0).fit(X, y, epochs=1, batch_size=5, lr=0.5)
-        extras = ("batch_norm_forward", "batch_norm_backward", "add_projection", "drop_out",
-                  "train_epoch_team")
+        extras = ("batch_norm_forward", "batch_norm_backward", "add_projection", "drop_out")
         plain = [name for name in (*parallel, *extras) if getattr(K, name).signatures]
+        plain += rows
         for options in ({"optimizer": "adam", "clip_norm": 1.0}, {}, {"dropout": 0.2}):
             net = Network([6, 5, 4, 3], seed=0, batch_norm=True)
             net.fit(X, y, epochs=1, batch_size=5, lr=0.5, lmbda=0.1, l1=0.1, **options)
@@ -679,13 +758,9 @@ def uncached_compile():
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, threads=2)
         wide.fit(X, y, epochs=1, batch_size=100, lr=0.5, optimizer="adam", threads=2)
         big = [name for name in parallel if getattr(K, name).signatures]
-        # Rows of 64 inputs, 4 blocks of 4 neurons, 256 mini-batches of 10: a team of two.
-        X64 = np.random.default_rng(1).random((2560, 64), dtype=np.float32)
-        Network([64, 16, 3], seed=0).fit(X64, np.arange(2560) % 3, epochs=1, batch_size=10,
-                                         lr=0.5, dropout=0.2, lmbda=0.1, threads=2)
         promoted = []
         for name in ("train_epoch", "train_epoch_general", "feedforward", "batch_gradient",
-                     "backward_pass", "train_epoch_team"):
+                     "backward_pass", "train_epoch_columns"):
             kernel = getattr(K, name)
             for signature in kernel.signatures:
                 if "float32" not in str(signature):
@@ -721,7 +796,8 @@ def test_float32_kernels_do_no_float64_arithmetic(uncached_compile):
 def test_kernels_are_compiled_only_for_networks_that_use_them(uncached_compile):
     # ``threads_from``, ``dropout`` and ``extras`` are None where a network does not thread,
     # drop out, or have residual connections or batch norm, and Numba prunes those branches,
-    # which saves seconds of a cold start. A network that threads compiles them all.
+    # which saves seconds of a cold start; ``wide`` is None where no layer after a first one
+    # trained in columns has long rows. A network that threads compiles them all.
     assert uncached_compile["plain"] == []
     assert uncached_compile["small"] == []
     assert uncached_compile["big"] == list(PARALLEL_KERNELS)

@@ -22,11 +22,11 @@ def _data(n, n_in, n_out, seed=0, dtype=np.float64):
 @pytest.mark.parametrize(
     ("sizes", "options"),
     [
-        ([64, 30, 10], {}),  # 8 blocks of four neurons: 4 each
-        ([70, 31, 5], {"lmbda": 5.0}),  # the last block has 3 neurons; C ends with 2 pairs
-        ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0
+        ([64, 30, 10], {}),  # blocks of 16 inputs; two vectors of neurons (float32)
+        ([70, 31, 5], {"lmbda": 5.0}),  # member 1's blocks: 6 inputs and none
+        ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0; 3 vectors (f64)
         ([64, 16, 3], {"activation": "relu", "output": "softmax", "cost": "log_likelihood"}),
-        ([100, 40], {"activation": "tanh"}),  # no hidden layer: no other layer to update
+        ([100, 40], {"activation": "tanh"}),  # no hidden layer; 3 vectors (float32)
     ],
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -52,18 +52,18 @@ def test_a_team_of_two_trains_the_weights_one_thread_does(sizes, options, dtype,
     assert nets[1].params.tobytes() == nets[2].params.tobytes()
 
 
-def _team_epoch(net, X, y, flags, threads, batch_size=10):
+def _team_epoch(net, X, y, columns, threads, batch_size=10):
     X = X.astype(net.dtype)
     Y = np.eye(net.sizes[-1], dtype=net.dtype)[y]
     eta, zero = net.dtype.type(0.5), net.dtype.type(0)
     order = np.arange(X.shape[0], dtype=np.int64)
     args = (
-        net.params, net._model, X, Y, order, batch_size, eta, zero, zero, None, 0,
-        net._workspace(batch_size), flags,
+        2, net.params, net._model, X, Y, order, batch_size, eta, zero, zero, None, 0,
+        net._workspace(batch_size), columns, net.params[:0], None,
     )  # fmt: skip
     if threads == 1:  # the members one after the other
-        for _ in range(flags.size // _kernels.LINE - 2):
-            _kernels.train_epoch_team(*args)
+        for _ in range(2):
+            _kernels.train_epoch_columns(*args)
     else:
         _train_in_team(2, args)
 
@@ -77,14 +77,15 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
     reference = Network([64, 30, 10], seed=1, threads=1)
     team = Network([64, 30, 10], seed=1)
     reference.fit(X, y, epochs=1, batch_size=10, lr=0.5, shuffle=False)
-    flags = _kernels.team_flags(2)
-    _team_epoch(team, X, y, flags, threads)
+    columns = _kernels.column_buffers(team.sizes, 10, team.dtype)
+    flags = columns[2]
+    _team_epoch(team, X, y, columns, threads)
     assert team.params.tobytes() == reference.params.tobytes()
     steps = -(-203 // 10)
     line = _kernels.LINE
     if threads == 1:
         assert flags[0] == -1  # closed: one member trained alone
-        assert flags[line] == steps and flags[2 * line] == steps  # its A and its B, every step
+        assert not flags[line:].any()  # alone: it never signals, nor waits
     else:
         assert flags[0] == 2
         assert flags[line] == flags[2 * line] == flags[3 * line] == steps
@@ -93,10 +94,9 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
 def test_team_size_is_one_where_a_team_cannot_help():
     n = 50_000
     assert _kernels.team_size([784, 30, 10], n, 10, 2, None, None) == 2
-    assert _kernels.team_size([784, 100, 10], n, 10, 8, None, None) == _kernels.TEAM_MAX
+    assert _kernels.team_size([784, 100, 10], n, 10, 8, None, None) == _kernels.COLUMN_BLOCKS
+    assert _kernels.team_size([784, 100, 10], n, 10, 3, None, None) == 2  # blocks evenly
     assert _kernels.team_size([784, 30, 10], n, 10, 1, None, None) == 1  # one thread
-    assert _kernels.team_size([784, 12, 10], n, 10, 2, None, None) == 1  # 3 blocks of 4
-    assert _kernels.team_size([784, 16, 10], n, 10, 4, None, None) == 2  # 2 blocks each
     assert _kernels.team_size([30, 100, 10], n, 10, 2, None, None) == 1  # narrow rows
     threads_from = _kernels.threading_threshold([784, 100, 10], 100, 2)
     assert _kernels.team_size([784, 100, 10], n, 100, 2, threads_from, None) == 1
