@@ -1869,35 +1869,24 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite, extras, wt):
+def feedforward(params, model, x, out, finite, extras):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
     ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
     in cache: a NaN need not reach the outputs, since σ(±∞) is finite). ``extras`` as for
-    ``forward_pass``. ``wt`` is layer 1's weights in columns (``column_buffers``, filled by
-    ``rows_to_columns``), from which ``z¹`` is computed as in a training step, or ``None``.
+    ``forward_pass``.
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sizes, offsets, units, _, _, _, _, _, _ = model
+    sizes, _, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         mode = flush_subnormals()
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
-        rows = np.arange(start, stop)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        done = 0
-        if wt is not None:  # pruned while compiling when None
-            parts = np.empty((COLUMN_BLOCKS, BLOCK_ROWS, wt.shape[1]), dtype=wt.dtype)
-            for c in range(COLUMN_BLOCKS):
-                lo, hi = block_bounds(x.shape[1], c, simd.lanes(wt))
-                weighted_input_columns(wt, x, rows, parts[c], lo, hi)
-            b1 = layer_views(params, sizes, offsets, 1)[1]
-            add_partial_sums(b1, parts, unit_view(ws[0], sizes, units, 1, stop - start))
-            done = 1
-        forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, True)
+        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras, 0, True)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(x[start:stop])
         restore_fp_mode(mode)

@@ -589,12 +589,8 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
-        wt = None
-        if X.shape[0] >= _kernels.BLOCK_ROWS and _kernels.uses_columns(self.sizes, None, None):
-            wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
-            _kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
         with _numba_threads(self.threads), subnormals_flushed():
-            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
+            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras)
         if not finite.all():
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out

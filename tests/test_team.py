@@ -22,11 +22,11 @@ def _data(n, n_in, n_out, seed=0, dtype=np.float64):
 @pytest.mark.parametrize(
     ("sizes", "options"),
     [
-        ([64, 30, 10], {}),  # blocks of 16 inputs; two vectors of neurons (float32)
-        ([70, 31, 5], {"lmbda": 5.0}),  # member 1's blocks: 6 inputs and none
-        ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0; 3 vectors (f64)
+        ([64, 30, 10], {}),  # four blocks of 16 inputs (float32), 30 neurons padded to 32
+        ([70, 31, 5], {"lmbda": 5.0}),  # float32 blocks of 32, 32, 6 and 0 inputs
+        ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0
         ([64, 16, 3], {"activation": "relu", "output": "softmax", "cost": "log_likelihood"}),
-        ([100, 40], {"activation": "tanh"}),  # no hidden layer; 3 vectors (float32)
+        ([100, 40], {"activation": "tanh"}),  # no hidden layer; 40 neurons: two pairs (f32)
     ],
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
