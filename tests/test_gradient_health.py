@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fastbp import GradientWarning, Network, diagnose_gradients
@@ -203,6 +203,11 @@ def test_batch_norm_gradient_matches_central_differences(sizes, activation, n, s
         b[...] = rng.normal(0, 0.3, b.size)
     X = rng.standard_normal((n, sizes[0]))
     Y = rng.random((n, sizes[-1]))
+    if activation in ("relu", "elu"):
+        # f' jumps at 0: a hidden z within reach of the step h falls on both sides of the kink
+        # in the central differences, which then measure neither side. Such draws test nothing.
+        zs = net._trace(X, Y)["zs"][:-1]
+        assume(all(np.all(np.abs(z) > 1e-3) for z in zs))
 
     def cost():
         return float(np.mean(net.cost.fn(net._trace(X, Y)["activations"][-1], Y)))
