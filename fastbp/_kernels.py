@@ -50,10 +50,14 @@ def threading_threshold(sizes, batch_size: int, n_threads: int) -> int | None:
     layer's work per mini-batch reaches it, else ``None`` — then Numba compiles the passes
     without their parallel branches, which saves seconds of compile time for small networks.
     """
-    largest = max(int(a) * int(b) for a, b in itertools.pairwise(sizes))
-    if n_threads > 1 and batch_size * largest >= PARALLEL_MIN_WORK:
+    if n_threads > 1 and largest_work(sizes, batch_size) >= PARALLEL_MIN_WORK:
         return PARALLEL_MIN_WORK
     return None
+
+
+def largest_work(sizes, batch_size: int) -> int:
+    """The largest layer's multiply-adds per mini-batch, ``m · n_out · n_in``."""
+    return batch_size * max(int(a) * int(b) for a, b in itertools.pairwise(sizes))
 
 
 def has_extras(model) -> bool | None:
@@ -1254,13 +1258,13 @@ def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
     for k0 in range(0, m, 10):
         xs = ten_rows(a, rows, k0, lo, hi)
         for j in range(0, n_pad, 2 * step):
-            fetch = k0 == 0 and j == 0
+            fetch = ahead[k0 : min(k0 + 10, ahead.shape[0])] if j == 0 else ahead[:0]
             c0 = ten_coefficients(delta, k0, j, scale)
             c1 = ten_coefficients(delta, k0, j + step, scale)
             for i in range(hi - lo):
-                if fetch and i % step == 0:
-                    for r in range(ahead.shape[0]):
-                        simd.prefetch(a, ahead[r] * n_in + lo + i)
+                if i % step == 0:
+                    for r in range(fetch.shape[0]):
+                        simd.prefetch(a, fetch[r] * n_in + lo + i)
                 at = (lo + i) * n_pad + j
                 u0, u1 = combine_ten_pairs(c0, c1, xs, i)
                 add_to(wt, at, step, u0)
@@ -1499,13 +1503,28 @@ EAGER_SPINS = 4096
 #: 784-30-10's 2–3 µs per step from about a hundred steps.
 TEAM_MIN_STEPS = 256
 
+#: Most multiply-adds per mini-batch in a layer of a one-hidden-layer network that a team
+#: trains rather than threads by neuron. 784-30-10 at batch 100 (2.4M) trains about 1.3x
+#: faster on a team of two than with a parallel region per layer and step; at 784-100-10 at
+#: batch 100 (7.8M) the two are level, and its columns pad 100 neurons to 128 (float32).
+TEAM_MAX_WORK = 4_000_000
 
-def uses_columns(sizes, threads_from, extras) -> bool:
+
+def uses_columns(sizes, batch_size: int, extras) -> bool:
     """Whether a network trains with ``train_epoch_columns``, layer 1 in columns (see
-    ``weighted_input_columns``): one whose layers are too small for the threaded kernels
-    (``threads_from`` is ``None``), without residual connections or batch normalisation
-    (``extras`` is ``None``), whose first layer has rows of at least ``NARROW`` inputs."""
-    return threads_from is None and extras is None and int(sizes[0]) >= NARROW
+    ``weighted_input_columns``), in mini-batches of ``batch_size``: one without residual
+    connections or batch normalisation (``extras`` is ``None``) whose first layer has rows of
+    at least ``NARROW`` inputs, and whose layers are either too small to be threaded by
+    neuron (under ``PARALLEL_MIN_WORK``) or, with one hidden layer, small enough that a team
+    does better than threads by neuron (under ``TEAM_MAX_WORK``).
+
+    The answer does not depend on the number of threads: the columns sum layer 1's products in
+    another order than the rows, and the weights must be the same whatever that number is.
+    """
+    if extras is not None or int(sizes[0]) < NARROW:
+        return False
+    work = largest_work(sizes, batch_size)
+    return work < PARALLEL_MIN_WORK or (len(sizes) == 3 and work < TEAM_MAX_WORK)
 
 
 def narrow_after_first(sizes) -> bool:
@@ -1538,7 +1557,7 @@ def _aligned_zeros(shape, dtype, align: int = 64) -> np.ndarray:
     return raw[skip : skip + count].reshape(shape)
 
 
-def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, threads_from, extras) -> int:
+def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) -> int:
     """Threads for ``train_epoch_columns`` to train a network of ``sizes`` on ``n_samples`` in
     mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread is better.
 
@@ -1548,7 +1567,7 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, threads_fr
     0's share (every layer after the first, each a few microseconds of small kernels per step)
     leaves the others waiting.
     """
-    if n_threads < 2 or not uses_columns(sizes, threads_from, extras) or len(sizes) > 3:
+    if n_threads < 2 or not uses_columns(sizes, batch_size, extras) or len(sizes) > 3:
         return 1
     if -(-n_samples // batch_size) < TEAM_MIN_STEPS:
         return 1

@@ -1025,12 +1025,13 @@ class Network:
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
-            Threads for this call (by default the network's ``threads``). A mini-batch's
-            larger matrix products are shared out over them by neuron; small ones (under
-            ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) stay on one thread, which is faster
-            there, except in a network with one hidden layer, which then trains on a team of
-            threads for the whole epoch (``_kernels.team_size``, ``train_epoch_columns``). The
-            result is bitwise the same whatever the thread count. On
+            Threads for this call (by default the network's ``threads``). A network with
+            one hidden layer of modest size (under ``_kernels.TEAM_MAX_WORK`` multiply-adds
+            per mini-batch) trains on a team of threads that stays together for the whole
+            epoch (``_kernels.team_size``, ``train_epoch_columns``). Otherwise a mini-batch's
+            larger matrix products (from ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are
+            shared out over the threads by neuron, and smaller ones stay on one thread, which
+            is faster there. The result is bitwise the same whatever the thread count. On
             ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
 
         Returns
@@ -1200,16 +1201,14 @@ class Network:
                     )  # fmt: skip
                 args = (self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                         p, mask_seed, ws)  # fmt: skip
-                if not _kernels.uses_columns(self.sizes, threads_from, self._extras):
+                if not _kernels.uses_columns(self.sizes, batch_size, self._extras):
                     failed, layer = _kernels.train_epoch(
                         *args, threads_from, backup.ravel(), self._extras
                     )
                     return 0, failed, layer
                 columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
                 wide = None if _kernels.narrow_after_first(self.sizes) else True
-                team = _kernels.team_size(
-                    self.sizes, n, batch_size, n_threads, threads_from, self._extras
-                )
+                team = _kernels.team_size(self.sizes, n, batch_size, n_threads, self._extras)
                 if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
                     _train_in_team(team, (team, *args, columns, backup.ravel(), wide))
                     return 0, -1, -1

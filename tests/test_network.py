@@ -357,7 +357,7 @@ def test_layer_one_in_columns_matches_reference(dtype, n_in, n_out):
 def test_an_epoch_with_layer_one_in_columns_matches_reference_sgd(dtype, sizes, options):
     """Networks whose first layer has rows of at least ``NARROW`` inputs train layer 1 in
     columns (``uses_columns``): the epoch is still the book's update rule, regularised too."""
-    assert _kernels.uses_columns(sizes, None, None)
+    assert _kernels.uses_columns(sizes, 10, None)
     activation = options.pop("activation", "sigmoid")
     rng = np.random.default_rng(3)
     net = Network(sizes, seed=3, dtype=dtype, activation=activation, output=activation)
@@ -481,10 +481,18 @@ REPRODUCE = textwrap.dedent(
     assert np.count_nonzero((z > 88) & (z < 103)) > 1000
     saturated.fit(X_big, y, epochs=1, batch_size=64, lr=3.0)
     # Rows of 64 inputs, 30 neurons, batch 10: on two threads, a team epoch.
+    X64 = rng.random((3000, 64))
     team = Network([64, 30, 5], seed=6)
-    team.fit(rng.random((3000, 64)), y, epochs=1, batch_size=10, lr=2.0, dropout=0.1)
+    team.fit(X64, y, epochs=1, batch_size=10, lr=2.0, dropout=0.1)
+    # Rows of 64 inputs, layers big enough to thread by neuron: layer 1 in columns on any
+    # number of threads (2.5M multiply-adds per mini-batch, one hidden layer), in rows on any
+    # number (8.2M).
+    columns = Network([64, 600, 5], seed=7)
+    columns.fit(X64, y, epochs=1, batch_size=64, lr=0.5)
+    rows = Network([64, 2000, 5], seed=8)
+    rows.fit(X64, y, epochs=1, batch_size=64, lr=0.5)
     h = hashlib.sha256(net.params.tobytes() + wide.params.tobytes() + saturated.params.tobytes())
-    h.update(team.params.tobytes())
+    h.update(team.params.tobytes() + columns.params.tobytes() + rows.params.tobytes())
     for a in nabla_b + nabla_w + [out, saturated.feedforward(X_big)]:
         h.update(a.tobytes())
     print(numba.get_num_threads(), h.hexdigest())

@@ -93,18 +93,29 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
 
 def test_team_size_is_one_where_a_team_cannot_help():
     n = 50_000
-    assert _kernels.team_size([784, 30, 10], n, 10, 2, None, None) == 2
-    assert _kernels.team_size([784, 100, 10], n, 10, 8, None, None) == _kernels.COLUMN_BLOCKS
-    assert _kernels.team_size([784, 100, 10], n, 10, 3, None, None) == 2  # blocks evenly
-    assert _kernels.team_size([784, 30, 10], n, 10, 1, None, None) == 1  # one thread
-    assert _kernels.team_size([30, 100, 10], n, 10, 2, None, None) == 1  # narrow rows
-    threads_from = _kernels.threading_threshold([784, 100, 10], 100, 2)
-    assert _kernels.team_size([784, 100, 10], n, 100, 2, threads_from, None) == 1
-    assert _kernels.team_size([784, 30, 10], n, 10, 2, None, True) == 1  # residual, bn
-    assert _kernels.team_size([784, 30, 30, 10], n, 10, 2, None, None) == 1  # two hidden
+    assert _kernels.team_size([784, 30, 10], n, 10, 2, None) == 2
+    assert _kernels.team_size([784, 100, 10], n, 10, 8, None) == _kernels.COLUMN_BLOCKS
+    assert _kernels.team_size([784, 100, 10], n, 10, 3, None) == 2  # blocks evenly
+    assert _kernels.team_size([784, 30, 10], n, 10, 1, None) == 1  # one thread
+    assert _kernels.team_size([30, 100, 10], n, 10, 2, None) == 1  # narrow rows
+    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2  # 2.4M: a team beats rows
+    assert _kernels.team_size([784, 100, 10], n, 100, 2, None) == 1  # 7.8M: threads by neuron
+    assert _kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
+    assert _kernels.team_size([784, 30, 30, 10], n, 10, 2, None) == 1  # two hidden
     steps = _kernels.TEAM_MIN_STEPS
-    assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None, None) == 2
-    assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None, None) == 1
+    assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None) == 2
+    assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None) == 1
+
+
+def test_layer_one_is_in_columns_or_not_whatever_the_thread_count():
+    """Columns sum layer 1's products in another order than rows, so the choice may depend on
+    the network and the batch size only; the threaded layers' networks train in rows."""
+    assert _kernels.uses_columns([784, 30, 10], 10, None)
+    assert _kernels.uses_columns([784, 30, 10], 100, None)  # threaded by neuron otherwise
+    assert not _kernels.uses_columns([784, 100, 10], 100, None)
+    assert not _kernels.uses_columns([784, 30, 30, 10], 100, None)  # 2.4M, two hidden
+    assert _kernels.uses_columns([784, 30, 30, 10], 10, None)
+    assert not _kernels.uses_columns([63, 30, 10], 10, None)  # narrow rows
 
 
 @two_threads
