@@ -1120,6 +1120,13 @@ class Network:
             def probe_gradient(rows: int) -> np.ndarray:
                 return self._gradient_sum(X[:rows], Y[:rows])
 
+        # Layer 1 in columns (``_kernels.uses_columns``): its buffers, for the whole fit.
+        columns = None
+        extras = self._extras
+        if gpu is None and not general and _kernels.uses_columns(self.sizes, batch_size, extras):
+            columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
+            wide = None if _kernels.narrow_after_first(self.sizes) else True
+
         if general:
             grad = np.empty_like(self.params)
             if self._optimizer is None or self._optimizer[0] != optimizer:
@@ -1201,15 +1208,14 @@ class Network:
                     )  # fmt: skip
                 args = (self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                         p, mask_seed, ws)  # fmt: skip
-                if not _kernels.uses_columns(self.sizes, batch_size, self._extras):
+                if columns is None:
                     failed, layer = _kernels.train_epoch(
                         *args, threads_from, backup.ravel(), self._extras
                     )
                     return 0, failed, layer
-                columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
-                wide = None if _kernels.narrow_after_first(self.sizes) else True
                 team = _kernels.team_size(self.sizes, n, batch_size, n_threads, self._extras)
                 if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
+                    columns[2][:] = 0  # the team's counters
                     _train_in_team(team, (team, *args, columns, backup.ravel(), wide))
                     return 0, -1, -1
                 failed, layer = _kernels.train_epoch_columns(
