@@ -651,6 +651,23 @@ def add_partial_sums(b, parts, z):
             simd.store(z, k * n + j, n - j, s)
 
 
+@kernel(parallel=True)
+def weighted_input_columns_threaded(wt, a, rows, parts):
+    """``weighted_input_columns`` for every block of inputs, on Numba's threads: the blocks'
+    partial sums of ``z`` (``parts[c]`` for block ``c``) for each group of ten samples are
+    one task, computed whole by one thread, so the sums are those of one thread."""
+    m = rows.shape[0]
+    n_in = a.shape[1]
+    width = simd.lanes(wt)
+    groups = (m + 9) // 10
+    for t in prange(COLUMN_BLOCKS * groups):
+        mode = flush_subnormals()
+        c, k0 = t // groups, 10 * (t % groups)
+        lo, hi = block_bounds(n_in, c, width)
+        weighted_input_columns(wt, a, rows[k0 : min(k0 + 10, m)], parts[c, k0:], lo, hi)
+        restore_fp_mode(mode)
+
+
 @kernel()
 def rows_to_columns(w, wt, lo, hi):
     """``wt[i, :n_out] = w[:, i]`` and ``wt[i, n_out:] = 0`` for the inputs ``lo`` to ``hi``."""
@@ -1271,6 +1288,24 @@ def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
                 add_to(wt, at + step, step, u1)
 
 
+@kernel(parallel=True)
+def accumulate_weight_gradient_columns_threaded(delta, a, rows, wt, scale, decay, shrink, ahead):
+    """``accumulate_weight_gradient_columns`` for all of ``wt`` on Numba's threads, each task
+    ``2v`` rows of ``wt`` (``v`` SIMD lanes), weight-decayed first as ``regularise_weights``
+    does (``decay = 1`` and ``shrink = 0``: not). Each weight's update is computed whole by one
+    thread, as on one."""
+    n_in = a.shape[1]
+    rows_per = 2 * simd.lanes(wt)
+    for t in prange((n_in + rows_per - 1) // rows_per):
+        mode = flush_subnormals()
+        lo, hi = t * rows_per, min(t * rows_per + rows_per, n_in)
+        if decay != 1 or shrink != 0:
+            block = wt[lo:hi]
+            regularise_weights(block.reshape(block.size), decay, shrink)
+        accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
+        restore_fp_mode(mode)
+
+
 # --- whole passes over the layers ----------------------------------------------------------
 
 
@@ -1504,27 +1539,22 @@ EAGER_SPINS = 4096
 TEAM_MIN_STEPS = 256
 
 #: Most multiply-adds per mini-batch in a layer of a one-hidden-layer network that a team
-#: trains rather than threads by neuron. 784-30-10 at batch 100 (2.4M) trains about 1.3x
-#: faster on a team of two than with a parallel region per layer and step; at 784-100-10 at
-#: batch 100 (7.8M) the two are level, and its columns pad 100 neurons to 128 (float32).
+#: trains; above it, Numba's threads share each big layer's work. 784-30-10 at batch 100 (2.4M)
+#: trains about 5% faster on a team of two than with Numba's (medians of five alternated
+#: epochs); 784-100-10 at batch 100 (7.8M) and 784-1000-10 are level, within noise.
 TEAM_MAX_WORK = 4_000_000
 
 
-def uses_columns(sizes, batch_size: int, extras) -> bool:
+def uses_columns(sizes, extras) -> bool:
     """Whether a network trains with ``train_epoch_columns``, layer 1 in columns (see
-    ``weighted_input_columns``), in mini-batches of ``batch_size``: one without residual
-    connections or batch normalisation (``extras`` is ``None``) whose first layer has rows of
-    at least ``NARROW`` inputs, and whose layers are either too small to be threaded by
-    neuron (under ``PARALLEL_MIN_WORK``) or, with one hidden layer, small enough that a team
-    does better than threads by neuron (under ``TEAM_MAX_WORK``).
+    ``weighted_input_columns``): one without residual connections or batch normalisation
+    (``extras`` is ``None``) whose first layer has rows of at least ``NARROW`` inputs.
 
-    The answer does not depend on the number of threads: the columns sum layer 1's products in
-    another order than the rows, and the weights must be the same whatever that number is.
+    The answer does not depend on the number of threads, nor on how they share the work: the
+    columns sum layer 1's products in another order than the rows, and the weights must be
+    the same whatever that number is.
     """
-    if extras is not None or int(sizes[0]) < NARROW:
-        return False
-    work = largest_work(sizes, batch_size)
-    return work < PARALLEL_MIN_WORK or (len(sizes) == 3 and work < TEAM_MAX_WORK)
+    return extras is None and int(sizes[0]) >= NARROW
 
 
 def narrow_after_first(sizes) -> bool:
@@ -1567,9 +1597,11 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) ->
     0's share (every layer after the first, each a few microseconds of small kernels per step)
     leaves the others waiting.
     """
-    if n_threads < 2 or not uses_columns(sizes, batch_size, extras) or len(sizes) > 3:
+    if n_threads < 2 or not uses_columns(sizes, extras) or len(sizes) > 3:
         return 1
     if -(-n_samples // batch_size) < TEAM_MIN_STEPS:
+        return 1
+    if largest_work(sizes, batch_size) >= TEAM_MAX_WORK:
         return 1
     return COLUMN_BLOCKS if n_threads >= COLUMN_BLOCKS else 2
 
@@ -1620,7 +1652,7 @@ def wait_for(flags, first, count, value):
 
 @kernel()
 def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l1, dropout, seed,
-                        ws, columns, backup, wide):  # fmt: skip
+                        ws, threads_from, columns, backup, wide):  # fmt: skip
     """``train_epoch`` for the networks ``uses_columns`` names, with layer 1 in columns
     (``columns``: ``column_buffers``), on one thread (``team = 1``) or as one member of a
     team of ``team`` threads that stays together for the whole epoch.
@@ -1636,9 +1668,13 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     kernel in the same order, only by another thread, and the dropout masks are drawn by
     member 0 from a generator seeded with ``seed``.
 
-    ``backup`` (one thread only) and the result as for ``train_epoch``. ``wide`` is ``None``
-    when every layer after the first has narrow rows (``narrow_after_first``): then only the
-    narrow kernels are compiled for them.
+    On one thread, a layer with at least ``threads_from`` multiply-adds per mini-batch runs
+    on Numba's threads (``None``: none does; a team gets ``None``): layer 1 by
+    ``weighted_input_columns_threaded`` and ``accumulate_weight_gradient_columns_threaded``,
+    whose values are those of the blocks one after the other, the others as in
+    ``train_epoch``. ``backup`` (one thread only) and the result as for ``train_epoch``.
+    ``wide`` is ``None`` when every layer after the first has narrow rows
+    (``narrow_after_first``): then only the narrow kernels are compiled for them.
     """
     sizes, offsets, units, _, _, _, _, _, _ = model
     zbuf, _, dbuf, _, own, _, _, _, _, _, _ = ws
@@ -1675,9 +1711,13 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
         # A: the partial sums of z¹ over this member's blocks of inputs.
         if role == 0:
             prefetch_rows(y, rows)  # the targets arrive while A computes
-        for c in range(c0, c1):
-            b_lo, b_hi = block_bounds(n_in, c, width)
-            weighted_input_columns(wt, x, rows, parts[c], b_lo, b_hi)
+        threaded = threads_from is not None and m * wt.size >= threads_from
+        if threads_from is not None and threaded:  # (pruned while compiling without threads)
+            weighted_input_columns_threaded(wt, x, rows, parts)
+        else:
+            for c in range(c0, c1):
+                b_lo, b_hi = block_bounds(n_in, c, width)
+                weighted_input_columns(wt, x, rows, parts[c], b_lo, b_hi)
         if members > 1:
             store_release(flags, LINE * (1 + role), step)
         delta1 = unit_view(dbuf, sizes, units, 1, m)
@@ -1686,25 +1726,32 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
             if members > 1:
                 wait_for(flags, LINE, members, step)
             add_partial_sums(b1, parts, unit_view(zbuf, sizes, units, 1, m))
-            forward_pass(params, model, x, rows, ws, None, dropout, 2, None, 1, wide)  # z¹: done
+            forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, None, 1, wide)
             backpropagate_errors(params, model, y, rows, ws, None)
             accumulate_bias_gradient(delta1, b1, -eta_over_m)
             if members > 1:
                 store_release(flags, LINE * (1 + members), step)
             after_first = own[:0]  # no rows of x to prefetch: layers 2 on read aˡ⁻¹
             sgd_step(
-                params, model, x, rows, ws, eta_over_m, decay, shrink, None, None, after_first,
-                2, wide,
+                params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, None,
+                after_first, 2, wide,
             )  # fmt: skip
         else:
             wait_for(flags, LINE * (1 + members), 1, step)
         # C: BP4 and the update of this member's rows of wᵀ, asking for the next rows' values.
-        for c in range(c0, c1):
-            b_lo, b_hi = block_bounds(n_in, c, width)
-            if decay != 1 or shrink != 0:
-                block = wt[b_lo:b_hi]
-                regularise_weights(block.reshape(block.size), decay, shrink)
-            accumulate_weight_gradient_columns(delta1, x, rows, wt, -eta_over_m, b_lo, b_hi, ahead)
+        if threads_from is not None and threaded:
+            accumulate_weight_gradient_columns_threaded(
+                delta1, x, rows, wt, -eta_over_m, decay, shrink, ahead
+            )
+        else:
+            for c in range(c0, c1):
+                b_lo, b_hi = block_bounds(n_in, c, width)
+                if decay != 1 or shrink != 0:
+                    block = wt[b_lo:b_hi]
+                    regularise_weights(block.reshape(block.size), decay, shrink)
+                accumulate_weight_gradient_columns(
+                    delta1, x, rows, wt, -eta_over_m, b_lo, b_hi, ahead
+                )
         if backup.size:
             columns_to_rows(wt, w1, lo, hi)
             if not all_finite(params):

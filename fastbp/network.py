@@ -1030,8 +1030,8 @@ class Network:
             per mini-batch) trains on a team of threads that stays together for the whole
             epoch (``_kernels.team_size``, ``train_epoch_columns``). Otherwise a mini-batch's
             larger matrix products (from ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are
-            shared out over the threads by neuron, and smaller ones stay on one thread, which
-            is faster there. The result is bitwise the same whatever the thread count. On
+            shared out over Numba's threads, and smaller ones stay on one thread, which is
+            faster there. The result is bitwise the same whatever the thread count. On
             ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
 
         Returns
@@ -1123,7 +1123,7 @@ class Network:
         # Layer 1 in columns (``_kernels.uses_columns``): its buffers, for the whole fit.
         columns = None
         extras = self._extras
-        if gpu is None and not general and _kernels.uses_columns(self.sizes, batch_size, extras):
+        if gpu is None and not general and _kernels.uses_columns(self.sizes, extras):
             columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
             wide = None if _kernels.narrow_after_first(self.sizes) else True
 
@@ -1216,10 +1216,10 @@ class Network:
                 team = _kernels.team_size(self.sizes, n, batch_size, n_threads, self._extras)
                 if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
                     columns[2][:] = 0  # the team's counters
-                    _train_in_team(team, (team, *args, columns, backup.ravel(), wide))
+                    _train_in_team(team, (team, *args, None, columns, backup.ravel(), wide))
                     return 0, -1, -1
                 failed, layer = _kernels.train_epoch_columns(
-                    1, *args, columns, backup.ravel(), wide
+                    1, *args, threads_from, columns, backup.ravel(), wide
                 )
                 return 0, failed, layer
 

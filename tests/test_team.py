@@ -59,7 +59,7 @@ def _team_epoch(net, X, y, columns, threads, batch_size=10):
     order = np.arange(X.shape[0], dtype=np.int64)
     args = (
         2, net.params, net._model, X, Y, order, batch_size, eta, zero, zero, None, 0,
-        net._workspace(batch_size), columns, net.params[:0], None,
+        net._workspace(batch_size), None, columns, net.params[:0], None,
     )  # fmt: skip
     if threads == 1:  # the members one after the other
         for _ in range(2):
@@ -98,24 +98,13 @@ def test_team_size_is_one_where_a_team_cannot_help():
     assert _kernels.team_size([784, 100, 10], n, 10, 3, None) == 2  # blocks evenly
     assert _kernels.team_size([784, 30, 10], n, 10, 1, None) == 1  # one thread
     assert _kernels.team_size([30, 100, 10], n, 10, 2, None) == 1  # narrow rows
-    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2  # 2.4M: a team beats rows
-    assert _kernels.team_size([784, 100, 10], n, 100, 2, None) == 1  # 7.8M: threads by neuron
+    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2  # 2.4M multiply-adds
+    assert _kernels.team_size([784, 100, 10], n, 100, 2, None) == 1  # 7.8M: Numba's threads
     assert _kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
     assert _kernels.team_size([784, 30, 30, 10], n, 10, 2, None) == 1  # two hidden
     steps = _kernels.TEAM_MIN_STEPS
     assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None) == 2
     assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None) == 1
-
-
-def test_layer_one_is_in_columns_or_not_whatever_the_thread_count():
-    """Columns sum layer 1's products in another order than rows, so the choice may depend on
-    the network and the batch size only; the threaded layers' networks train in rows."""
-    assert _kernels.uses_columns([784, 30, 10], 10, None)
-    assert _kernels.uses_columns([784, 30, 10], 100, None)  # threaded by neuron otherwise
-    assert not _kernels.uses_columns([784, 100, 10], 100, None)
-    assert not _kernels.uses_columns([784, 30, 30, 10], 100, None)  # 2.4M, two hidden
-    assert _kernels.uses_columns([784, 30, 30, 10], 10, None)
-    assert not _kernels.uses_columns([63, 30, 10], 10, None)  # narrow rows
 
 
 @two_threads
