@@ -35,6 +35,7 @@ from . import _simd as simd
 from ._config import kernel
 from ._fpmode import flush_subnormals, restore_fp_mode
 from ._sync import compare_exchange, load_acquire, spin_pause, store_release
+from ._views import flat, matrix
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
 #: a layer's work ``m · n_out · n_in`` is at least this many multiply-adds; below it one thread
@@ -183,9 +184,9 @@ def activate_serial(z, a, da, kind, alpha):
         softmax_rows(z, a)
         da[:] = 0
         return
-    zf = z.reshape(z.size)
-    af = a.reshape(a.size)
-    df = da.reshape(da.size)
+    zf = flat(z)
+    af = flat(a)
+    df = flat(da)
     n = zf.shape[0]
     if kind == SIGMOID:
         sigmoid_chunk(zf, af, df, 0, n)
@@ -282,7 +283,7 @@ def layer_views(params, sizes, offsets, l):
     n_out = sizes[l]
     n_in = sizes[l - 1]
     start = offsets[l - 1]
-    w = params[start : start + n_out * n_in].reshape((n_out, n_in))
+    w = matrix(params, start, n_out, n_in)
     b = params[start + n_out * n_in : start + n_out * n_in + n_out]
     return w, b
 
@@ -293,7 +294,7 @@ def projection_view(params, sizes, offsets, l):
     connection joins unequal widths: it follows the layer's biases."""
     n_out, n_in = sizes[l], sizes[l - 1]
     start = offsets[l - 1] + n_out * n_in + n_out
-    return params[start : start + n_out * n_in].reshape((n_out, n_in))
+    return matrix(params, start, n_out, n_in)
 
 
 @kernel()
@@ -327,7 +328,7 @@ def unit_view(buf, sizes, units, l, m):
     """
     capacity = buf.shape[0] // units[-1]
     start = capacity * units[l - 1]
-    return buf[start : start + m * sizes[l]].reshape((m, sizes[l]))
+    return matrix(buf, start, m, sizes[l])
 
 
 @kernel(allocates=True)
@@ -510,7 +511,7 @@ def weighted_input_narrow(w, b, a, rows, z, scratch):
     same order whatever the thread count.
     """
     n_out, n_in = w.shape
-    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    wt = matrix(scratch, 0, n_in, n_out)
     transpose_into(w, wt)
     width = 2 * simd.lanes(b)
     for p in prange((n_out + width - 1) // width):
@@ -531,7 +532,7 @@ def transpose_into(w, wt):
 def weighted_input_narrow_serial(w, b, a, rows, z, scratch):
     """``weighted_input_narrow`` on the calling thread."""
     n_out, n_in = w.shape
-    wt = scratch[: n_in * n_out].reshape((n_in, n_out))
+    wt = matrix(scratch, 0, n_in, n_out)
     transpose_into(w, wt)
     width = 2 * simd.lanes(b)
     for p in range((n_out + width - 1) // width):
@@ -703,8 +704,8 @@ def drop_out(a, da, p):
     from Numba's generator, seeded by the caller; always on one thread, in order, so the masks
     do not depend on the thread count.
     """
-    af = a.reshape(a.size)
-    df = da.reshape(da.size)
+    af = flat(a)
+    df = flat(da)
     scale = type(p)(1.0) / (type(p)(1.0) - p)
     zero = p - p
     for i in range(af.shape[0]):
@@ -1301,7 +1302,7 @@ def accumulate_weight_gradient_columns_threaded(delta, a, rows, wt, scale, decay
         lo, hi = t * rows_per, min(t * rows_per + rows_per, n_in)
         if decay != 1 or shrink != 0:
             block = wt[lo:hi]
-            regularise_weights(block.reshape(block.size), decay, shrink)
+            regularise_weights(flat(block), decay, shrink)
         accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
         restore_fp_mode(mode)
 
@@ -1424,7 +1425,7 @@ def sgd_step(
         sizes, offsets, _, _, _, _, _, _, _ = model
         for l in range(first, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
-            regularise_weights(w.reshape(w.size), decay, shrink)
+            regularise_weights(flat(w), decay, shrink)
     accumulate_gradient(
         model, x, rows, ws, params, -eta_over_m, threads_from, extras, ahead, first, wide
     )
@@ -1447,8 +1448,8 @@ def prefetch_rows(a, rows):
 def copy_values(dst, src):
     """``dst[...] = src`` for two C-contiguous arrays of the same size (a loop: slice
     assignment between arrays needs Numba's runtime, which the epoch kernels go without)."""
-    d = dst.reshape(dst.size)
-    s = src.reshape(src.size)
+    d = flat(dst)
+    s = flat(src)
     for i in range(d.shape[0]):
         d[i] = s[i]
 
@@ -1748,7 +1749,7 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
                 b_lo, b_hi = block_bounds(n_in, c, width)
                 if decay != 1 or shrink != 0:
                     block = wt[b_lo:b_hi]
-                    regularise_weights(block.reshape(block.size), decay, shrink)
+                    regularise_weights(flat(block), decay, shrink)
                 accumulate_weight_gradient_columns(
                     delta1, x, rows, wt, -eta_over_m, b_lo, b_hi, ahead
                 )
@@ -1778,8 +1779,8 @@ def add_regularisation_gradient(params, model, grad, l2, l1):
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)
         g, _ = layer_views(grad, sizes, offsets, l)
-        wf = w.reshape(w.size)
-        gf = g.reshape(g.size)
+        wf = flat(w)
+        gf = flat(g)
         for i in range(wf.shape[0]):
             v = wf[i]
             gf[i] += l2 * v + (l1 if v > zero else (-l1 if v < zero else zero))
@@ -1904,11 +1905,11 @@ def first_non_finite_layer(params, model):
 def all_finite(a):
     """Whether every value of ``a`` is finite: ``Σ a·0`` is 0, or NaN if any value is NaN or
     ±∞ (a sum the compiler can vectorise, unlike a loop that stops at the first bad value)."""
-    flat = a.reshape(a.size)
-    zero = type(flat[0])(0.0)
-    s = flat[0] * zero
-    for i in range(flat.shape[0]):
-        s += flat[i] * zero
+    values = flat(a)
+    zero = type(values[0])(0.0)
+    s = values[0] * zero
+    for i in range(values.shape[0]):
+        s += values[i] * zero
     return s == zero
 
 

@@ -811,7 +811,8 @@ def uncached_compile():
                     if line.startswith("define"):
                         found = re.search(r"_kernels\\d+([a-z_]+)", line)
                         where = found.group(1) if found else "Numba's " + line[:60]
-                    if "fpext float" in line and "double" in line and where != "drop_out":
+                    allowed = where == "drop_out" or "float %arg.dropout to" in line
+                    if "fpext float" in line and "double" in line and not allowed:
                         promoted.append(f"{name}: {where}")
         print(json.dumps({"plain": plain, "small": small, "big": big, "promoted": promoted}))
         """
@@ -829,7 +830,7 @@ def test_float32_kernels_do_no_float64_arithmetic(uncached_compile):
     # Numba compute in float64 and round back, silently slowing float32 code. Look for float →
     # double conversions in the LLVM IR of every float32 entry point, parallel kernels
     # included. The one allowed is in ``drop_out``, where Numba's generator draws a double and
-    # compares it with the dropout rate.
+    # compares it with the dropout rate (``%arg.dropout`` where LLVM inlines ``drop_out``).
     promoted = uncached_compile["promoted"]
     assert promoted == [], "float64 arithmetic in float32 kernels:\n" + "\n".join(promoted)
 
