@@ -1593,7 +1593,9 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) ->
     mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread is better.
 
     A team needs a network trained in columns (``uses_columns``) with at most one hidden
-    layer, and an epoch of at least ``TEAM_MIN_STEPS`` mini-batches; it has 2 or
+    layer, under ``TEAM_MAX_WORK`` multiply-adds per mini-batch in each layer (above it Numba's
+    threads share the big layers), and an epoch of at least ``TEAM_MIN_STEPS`` mini-batches;
+    it has 2 or
     ``COLUMN_BLOCKS`` members, which share the blocks evenly. With more hidden layers member
     0's share (every layer after the first, each a few microseconds of small kernels per step)
     leaves the others waiting.

@@ -1026,9 +1026,10 @@ class Network:
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
             Threads for this call (by default the network's ``threads``). A network with
-            one hidden layer of modest size (under ``_kernels.TEAM_MAX_WORK`` multiply-adds
-            per mini-batch) trains on a team of threads that stays together for the whole
-            epoch (``_kernels.team_size``, ``train_epoch_columns``). Otherwise a mini-batch's
+            one hidden layer, rows of 64 inputs or more and under ``_kernels.TEAM_MAX_WORK``
+            multiply-adds per mini-batch trains an epoch of 256 mini-batches or more on a
+            team of threads that stays together for the whole epoch (``_kernels.team_size``,
+            ``train_epoch_columns``). Otherwise a mini-batch's
             larger matrix products (from ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are
             shared out over Numba's threads, and smaller ones stay on one thread, which is
             faster there. The result is bitwise the same whatever the thread count. On
@@ -1122,8 +1123,7 @@ class Network:
 
         # Layer 1 in columns (``_kernels.uses_columns``): its buffers, for the whole fit.
         columns = None
-        extras = self._extras
-        if gpu is None and not general and _kernels.uses_columns(self.sizes, extras):
+        if gpu is None and not general and _kernels.uses_columns(self.sizes, self._extras):
             columns = _kernels.column_buffers(self.sizes, ws[4].size, self.dtype)
             wide = None if _kernels.narrow_after_first(self.sizes) else True
 
