@@ -12,7 +12,9 @@ another name, both networks are warmed up (compiled) on 3,000 rows, then their e
 first 50,000 MNIST training images alternate: old, new, old, new, … so that both see the same
 phases of a shared, noisy machine. It prints each side's median seconds per epoch and
 old / new (above 1: this checkout is faster), as a ratio of medians and as the median of the
-pairwise ratios. Speed is not part of the tests; this is for a change's closing note.
+pairwise ratios. With ``--predict`` it alternates ``predict`` on the 10,000 test images
+instead (the networks trained for one epoch first). Speed is not part of the tests; this is
+for a change's closing note.
 """
 
 from __future__ import annotations
@@ -63,12 +65,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="fit's threads= (default)")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=7, help="epochs timed per side")
+    parser.add_argument(
+        "--predict", action="store_true", help="time predict on the test images, not epochs"
+    )
     args = parser.parse_args(argv)
 
     import fastbp
     from fastbp.datasets import load_mnist
 
-    (X, y), _ = load_mnist(args.data, dtype=args.dtype)
+    (X, y), (X_test, _) = load_mnist(args.data, dtype=args.dtype)
     X, y = X[:50_000], y[:50_000]
     sizes = [int(s) for s in args.sizes.split("-")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,16 +85,24 @@ def main(argv: list[str] | None = None) -> None:
         options = {"batch_size": args.batch, "threads": args.threads, "epochs": 1}
         for net in nets.values():
             net.fit(X[:3000], y[:3000], lr=3.0, **options)
+        if args.predict:
+            for net in nets.values():
+                net.fit(X, y, lr=3.0, **options)
+                net.predict(X_test)
         times: dict[str, list[float]] = {side: [] for side in nets}
         for repeat in range(args.repeats):
             for side, net in nets.items():
                 start = time.perf_counter()
-                net.fit(X, y, lr=0.1, seed=repeat, **options)
+                if args.predict:
+                    net.predict(X_test)
+                else:
+                    net.fit(X, y, lr=0.1, seed=repeat, **options)
                 times[side].append(time.perf_counter() - start)
     old_t, new_t = np.array(times["old"]), np.array(times["new"])
     print(
         f"{args.sizes} batch {args.batch} {args.dtype} threads {args.threads}: "
-        f"old ({args.against}) {np.median(old_t):.4f} s, new {np.median(new_t):.4f} s per epoch "
+        f"old ({args.against}) {np.median(old_t):.4f} s, new {np.median(new_t):.4f} s per "
+        f"{'predict' if args.predict else 'epoch'} "
         f"(medians of {args.repeats}); old / new {np.median(old_t) / np.median(new_t):.3f}, "
         f"pairwise median {np.median(old_t / new_t):.3f}"
     )

@@ -1938,24 +1938,42 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite, extras):
+def feedforward(params, model, x, out, finite, extras, wt):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
-    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``;
-    ``finite[blk]`` tells whether the block's inputs were all finite (checked while they are
-    in cache: a NaN need not reach the outputs, since σ(±∞) is finite). ``extras`` as for
-    ``forward_pass``.
+    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``.
+    ``finite[blk]`` is False where the block's ``z¹`` is not all finite: always so where an
+    input is NaN or ±∞ (each of its terms ``x·w`` is then ±∞ or NaN, and so is the sum),
+    though a NaN need not reach the outputs (σ(±∞) is finite); also where a finite input
+    overflows. ``z¹`` has a fraction of ``x``'s values, so this costs little; the caller
+    tells the two cases apart. ``extras`` as for ``forward_pass``.
+
+    ``wt`` is ``None``, or layer 1's weights in columns (``w¹ᵀ`` in a buffer as
+    ``column_buffers`` makes) for a network that ``uses_columns``: layer 1 is then computed
+    block of inputs by block of inputs, as in training, by ``weighted_input_columns`` (ten
+    samples per pass over ``wᵀ``, each block of ``wᵀ`` reused by the block's rows while it is
+    in cache).
     """
     n = x.shape[0]
     n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
-    sizes, _, units, _, _, _, _, _, _ = model
+    sizes, offsets, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         mode = flush_subnormals()
         start = blk * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
+        rows = np.arange(start, stop)
         ws = workspace(sizes, units, BLOCK_ROWS, params)
-        forward_pass(params, model, x, np.arange(start, stop), ws, None, None, 0, extras, 0, True)
+        done = 0
+        if wt is not None:  # pruned while compiling for a network without columns
+            parts = np.empty((COLUMN_BLOCKS, BLOCK_ROWS, wt.shape[1]), dtype=wt.dtype)
+            for c in range(COLUMN_BLOCKS):
+                lo, hi = block_bounds(x.shape[1], c, simd.lanes(wt))
+                weighted_input_columns(wt, x, rows, parts[c], lo, hi)
+            b1 = layer_views(params, sizes, offsets, 1)[1]
+            add_partial_sums(b1, parts, unit_view(ws[0], sizes, units, 1, stop - start))
+            done = 1
+        forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, True)
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
-        finite[blk] = all_finite(x[start:stop])
+        finite[blk] = all_finite(unit_view(ws[0], sizes, units, 1, stop - start))
         restore_fp_mode(mode)

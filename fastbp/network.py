@@ -580,8 +580,9 @@ class Network:
         return self._feedforward(self._inputs(arr, "a", check_finite=False), "a")
 
     def _feedforward(self, X: np.ndarray, name: str = "X") -> np.ndarray:
-        """Outputs for the rows of ``X``; the kernel also checks, block by block while the
-        rows are in cache, that ``X`` is finite (``name`` is the argument to blame)."""
+        """Outputs for the rows of ``X``, which must be finite (``name`` is the argument to
+        blame): the kernel flags the blocks whose ``z¹`` is not, as any non-finite input makes
+        it, and only then is ``X`` itself checked."""
         gpu = self._gpu()
         if gpu is not None:
             if not _all_finite(X):
@@ -589,9 +590,13 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
+        wt = None
+        if _kernels.uses_columns(self.sizes, self._extras):
+            wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
+            wt[:, : self.sizes[1]] = self.weights[0].T
         with _numba_threads(self.threads), subnormals_flushed():
-            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras)
-        if not finite.all():
+            _kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
+        if not finite.all() and not _all_finite(X):
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
 

@@ -695,6 +695,31 @@ def test_feedforward_accepts_a_vector_a_column_and_a_batch():
     np.testing.assert_array_equal(column[:, 0], batch[0])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    ("sizes", "hidden", "output"),
+    [
+        ([784, 30, 10], "sigmoid", "sigmoid"),  # layer 1 in columns (rows of ≥ NARROW inputs)
+        ([100, 37, 33, 4], "relu", "softmax"),  # columns, neurons not a whole vector
+        ([64, 300, 5], "tanh", "sigmoid"),  # columns wider than a pair of vectors
+        ([63, 20, 3], "elu", "sigmoid"),  # rows of under NARROW inputs: layer 1 by rows
+    ],
+)
+def test_feedforward_matches_the_equations_on_every_row(dtype, sizes, hidden, output):
+    """``feedforward`` (and so ``predict``) against ``aˡ = f(wˡaˡ⁻¹ + bˡ)`` in float64 for
+    rows in two whole blocks of ``BLOCK_ROWS``, a partial block and a partial group of ten."""
+    net = Network(
+        sizes, activation=hidden, output=output, init="scaled", alpha=0.2, seed=3, dtype=dtype
+    )
+    n = 2 * _kernels.BLOCK_ROWS + 13
+    X = np.random.default_rng(7).standard_normal((n, sizes[0])).astype(dtype)
+    ref = naive.batch(
+        net.weights, net.biases, X, np.zeros((n, sizes[-1])),
+        activations=list(net.activations), alpha=0.2,
+    )  # fmt: skip
+    assert_close(net.feedforward(X), ref["activations"][-1], dtype)
+
+
 def test_predict_evaluate_and_accuracy_agree():
     net = Network([3, 5, 4], seed=2)
     X = np.random.default_rng(1).random((50, 3))

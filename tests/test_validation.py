@@ -182,6 +182,31 @@ def test_x_not_finite_in_the_networks_dtype(net, method, value):
     assert_rejects(net, ValueError, X_NAME[method], call(method, net, bad))
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_forward_kernel_finds_a_non_finite_input_in_any_block(value):
+    """``predict``'s kernel flags the blocks whose ``z¹`` is not finite, which any non-finite
+    input makes it, even against a zero weight (∞·0 is NaN): here in layer 1's columns
+    (rows of ≥ 64 inputs), in the second block of rows, on the last input."""
+    net = Network([70, 5, 3], seed=0)
+    net.weights[0][:, -1] = 0.0
+    bad = _rng.random((150, 70)).astype(np.float32)
+    bad[100, -1] = value
+    assert_rejects(net, ValueError, "X", lambda: net.predict(bad))
+
+
+def test_forward_kernel_accepts_finite_inputs_that_overflow():
+    """A finite input whose ``z¹`` overflows is flagged by the kernel, then found finite: the
+    outputs come back (σ(±∞) is 0 or 1), as the equations give them."""
+    net = Network([70, 5, 3], seed=0)
+    net.weights[0][:] = np.abs(net.weights[0]) + 0.5  # z¹ = +∞ for these inputs, so a¹ = 1
+    big = np.full((3, 70), 3e38, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        assert np.all(np.isinf(big @ net.weights[0].T))
+    w, b = net.weights[1].astype(np.float64), net.biases[1].astype(np.float64)
+    expected = 1 / (1 + np.exp(-(w @ np.ones(5) + b)))
+    np.testing.assert_allclose(net.feedforward(big), np.tile(expected, (3, 1)), rtol=1e-6)
+
+
 _NON_NUMERIC = {
     "str array": np.array([["a", "b", "c", "d"]] * 6),
     "object array": X.astype(object),
