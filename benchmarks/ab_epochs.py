@@ -12,7 +12,8 @@ another name, both networks are warmed up (compiled) on 3,000 rows, then their e
 first 50,000 MNIST training images alternate: old, new, old, new, … so that both see the same
 phases of a shared, noisy machine. It prints each side's median seconds per epoch and
 old / new (above 1: this checkout is faster), as a ratio of medians and as the median of the
-pairwise ratios. With ``--predict`` it alternates ``predict`` on the 10,000 test images
+pairwise ratios, and whether the two networks, trained alike, end with bitwise the same
+weights. With ``--predict`` it alternates ``predict`` on the 10,000 test images
 instead (the networks trained for one epoch first). Speed is not part of the tests; this is
 for a change's closing note.
 """
@@ -98,13 +99,14 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     net.fit(X, y, lr=0.1, seed=repeat, **options)
                 times[side].append(time.perf_counter() - start)
+        same = nets["old"].params.tobytes() == nets["new"].params.tobytes()
     old_t, new_t = np.array(times["old"]), np.array(times["new"])
     print(
         f"{args.sizes} batch {args.batch} {args.dtype} threads {args.threads}: "
         f"old ({args.against}) {np.median(old_t):.4f} s, new {np.median(new_t):.4f} s per "
         f"{'predict' if args.predict else 'epoch'} "
         f"(medians of {args.repeats}); old / new {np.median(old_t) / np.median(new_t):.3f}, "
-        f"pairwise median {np.median(old_t / new_t):.3f}"
+        f"pairwise median {np.median(old_t / new_t):.3f}; the same weights after: {same}"
     )
 
 

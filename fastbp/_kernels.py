@@ -547,7 +547,7 @@ def weighted_input_narrow_serial(w, b, a, rows, z, scratch):
 # into lanes to be added up at the end, as a dot product along a row must be — and the
 # SGD step ``(wᵀ)[i] += Σₖ a[k, i] (scale · δ[k])`` touches each weight once per ten samples.
 # An epoch that trains layer 1 this way keeps ``wᵀ`` in a buffer of its own (``columns``,
-# rows padded to whole pairs of SIMD vectors), filled from ``w¹`` at its start and copied back
+# rows padded to whole SIMD vectors), filled from ``w¹`` at its start and copied back
 # at its end. The inputs are cut into ``COLUMN_BLOCKS`` fixed blocks, whose partial sums of ``z``
 # are added in order: a team of threads shares them out (``train_epoch_columns``) and gets the
 # same values as one thread.
@@ -612,10 +612,11 @@ def weighted_input_columns(wt, a, rows, part, lo, hi):
     """Layer 1's weighted input from inputs ``lo`` to ``hi``, from its weights in columns.
 
     ``part[k, j] = Σᵢ a[rows[k], i] wt[i, j]`` for ``lo ≤ i < hi``, the terms added in the
-    order of ``i`` (``wt = wᵀ``, rows padded to a whole number of pairs of SIMD vectors;
-    ``part`` as wide). Ten samples × two vectors of neurons per pass over the rows of ``wt``:
-    twenty running sums in registers, each ``wt`` chunk loaded once for ten products, the
-    inputs broadcast. Past the last sample the last is repeated and its sums discarded.
+    order of ``i`` (``wt = wᵀ``, rows padded to a whole number of SIMD vectors; ``part`` as
+    wide). Ten samples × two vectors of neurons per pass over the rows of ``wt`` (one for the
+    last of an odd number): twenty running sums in registers, each ``wt`` chunk loaded once
+    for ten products, the inputs broadcast. Past the last sample the last is repeated and its
+    sums discarded.
     """
     m = rows.shape[0]
     n_pad = wt.shape[1]
@@ -625,7 +626,7 @@ def weighted_input_columns(wt, a, rows, part, lo, hi):
     for k0 in range(0, m, 10):
         xs = ten_rows(a, rows, k0, lo, hi)
         out = part[k0 : min(k0 + 10, m)]
-        for j in range(0, n_pad, 2 * step):
+        for j in range(0, n_pad - step, 2 * step):
             s0, s1 = ten, ten
             for i in range(hi - lo):
                 at = (lo + i) * n_pad + j
@@ -634,6 +635,14 @@ def weighted_input_columns(wt, a, rows, part, lo, hi):
             for t in range(out.shape[0]):
                 simd.store(out, t * n_pad + j, step, s0[t])
                 simd.store(out, t * n_pad + j + step, step, s1[t])
+        if (n_pad // step) % 2:  # the last vector alone (the unused half is compiled away)
+            j = n_pad - step
+            s0 = ten
+            for i in range(hi - lo):
+                v0 = simd.load(wt, (lo + i) * n_pad + j, step)
+                s0 = fma_ten_pairs(s0, ten, xs, i, v0, v0)[0]
+            for t in range(out.shape[0]):
+                simd.store(out, t * n_pad + j, step, s0[t])
 
 
 @kernel()
@@ -1263,11 +1272,12 @@ def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
     """BP4 for layer 1 in columns: ``wt[i] += scale · Σₖ a[rows[k], i] δ[k]`` for the inputs
     ``lo`` to ``hi`` (``wt = (w¹)ᵀ``, see ``weighted_input_columns``; ``∂C/∂w = δ aᵀ``).
 
-    Ten samples × two SIMD vectors of neurons per pass: the twenty coefficient vectors
-    ``scale · δ[k]`` stay in registers, and each chunk of ``wt`` is loaded, added its ten
-    products (summed in the order of ``k``) and stored once. Samples past the last get
-    coefficient 0. The first pass asks for the rows ``a[ahead]`` (the next mini-batch's)
-    between ``lo`` and ``hi``, a cache line of each per vector of inputs.
+    Ten samples × two SIMD vectors of neurons per pass (one for the last of an odd number):
+    the twenty coefficient vectors ``scale · δ[k]`` stay in registers, and each chunk of
+    ``wt`` is loaded, added its ten products (summed in the order of ``k``) and stored once.
+    Samples past the last get coefficient 0. The first pass of each ten samples asks for ten
+    of the rows ``a[ahead]`` (the next mini-batch's) between ``lo`` and ``hi``, a cache line
+    of each per vector of inputs.
     """
     m = delta.shape[0]
     n_in = a.shape[1]
@@ -1275,8 +1285,8 @@ def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
     step = simd.lanes(wt)
     for k0 in range(0, m, 10):
         xs = ten_rows(a, rows, k0, lo, hi)
-        for j in range(0, n_pad, 2 * step):
-            fetch = ahead[k0 : min(k0 + 10, ahead.shape[0])] if j == 0 else ahead[:0]
+        fetch = ahead[k0 : min(k0 + 10, ahead.shape[0])]
+        for j in range(0, n_pad - step, 2 * step):
             c0 = ten_coefficients(delta, k0, j, scale)
             c1 = ten_coefficients(delta, k0, j + step, scale)
             for i in range(hi - lo):
@@ -1287,6 +1297,15 @@ def accumulate_weight_gradient_columns(delta, a, rows, wt, scale, lo, hi, ahead)
                 u0, u1 = combine_ten_pairs(c0, c1, xs, i)
                 add_to(wt, at, step, u0)
                 add_to(wt, at + step, step, u1)
+            fetch = ahead[:0]  # asked for in the first pass
+        if (n_pad // step) % 2:  # the last vector alone (the unused half is compiled away)
+            j = n_pad - step
+            c0 = ten_coefficients(delta, k0, j, scale)
+            for i in range(hi - lo):
+                if i % step == 0:
+                    for r in range(fetch.shape[0]):
+                        simd.prefetch(a, fetch[r] * n_in + lo + i)
+                add_to(wt, (lo + i) * n_pad + j, step, combine_ten_pairs(c0, c0, xs, i)[0])
 
 
 @kernel(parallel=True)
@@ -1565,14 +1584,14 @@ def narrow_after_first(sizes) -> bool:
 
 def column_buffers(sizes, capacity: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``columns`` argument of ``train_epoch_columns`` for mini-batches of up to
-    ``capacity`` rows: ``wᵀ`` of layer 1 (rows padded to a whole number of pairs of SIMD
-    vectors), the partial sums of its blocks, and a team's counters (who joined, each member's
-    last step through A, member 0's last step through B; each on its own cache line). The
+    ``capacity`` rows: ``wᵀ`` of layer 1 (rows padded to a whole number of SIMD vectors),
+    the partial sums of its blocks, and a team's counters (who joined, each member's last
+    step through A, member 0's last step through B; each on its own cache line). The
     first two start on a cache line, so that members writing their own rows of ``wᵀ`` never
     share one."""
     dtype = np.dtype(dtype)
-    pair = 2 * simd.VECTOR_BITS // (8 * dtype.itemsize)
-    n_pad = -(-int(sizes[1]) // pair) * pair
+    lanes = simd.VECTOR_BITS // (8 * dtype.itemsize)
+    n_pad = -(-int(sizes[1]) // lanes) * lanes
     return (
         _aligned_zeros((int(sizes[0]), n_pad), dtype),
         _aligned_zeros((COLUMN_BLOCKS, capacity, n_pad), dtype),
