@@ -1558,11 +1558,17 @@ EAGER_SPINS = 4096
 #: 784-30-10's 2–3 µs per step from about a hundred steps.
 TEAM_MIN_STEPS = 256
 
-#: Most multiply-adds per mini-batch in a layer of a one-hidden-layer network that a team
-#: trains; above it, Numba's threads share each big layer's work. 784-30-10 at batch 100 (2.4M)
+#: Most multiply-adds per mini-batch in a layer of a network that a team trains; above it,
+#: Numba's threads share each big layer's work. 784-30-10 at batch 100 (2.4M)
 #: trains about 5% faster on a team of two than with Numba's (medians of five alternated
 #: epochs); 784-100-10 at batch 100 (7.8M) and 784-1000-10 are level, within noise.
 TEAM_MAX_WORK = 4_000_000
+
+#: Least share of a network's multiply-adds in layer 1 for a team to train it: the members
+#: share layer 1, and member 0 does every other layer while the others wait. 784-30-30-30-30-10
+#: (89% in layer 1) at batch 10 trains 1.14x faster on a team of two than on one thread (median
+#: of eight alternated runs, from 0.87x to 1.66x on this shared machine).
+TEAM_MIN_FIRST_SHARE = 0.85
 
 
 def uses_columns(sizes, extras) -> bool:
@@ -1611,15 +1617,17 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) ->
     """Threads for ``train_epoch_columns`` to train a network of ``sizes`` on ``n_samples`` in
     mini-batches of ``batch_size`` on ``n_threads`` threads; 1 when one thread is better.
 
-    A team needs a network trained in columns (``uses_columns``) with at most one hidden
-    layer, under ``TEAM_MAX_WORK`` multiply-adds per mini-batch in each layer (above it Numba's
-    threads share the big layers), and an epoch of at least ``TEAM_MIN_STEPS`` mini-batches;
-    it has 2 or
-    ``COLUMN_BLOCKS`` members, which share the blocks evenly. With more hidden layers member
-    0's share (every layer after the first, each a few microseconds of small kernels per step)
-    leaves the others waiting.
+    A team needs a network trained in columns (``uses_columns``) with at least
+    ``TEAM_MIN_FIRST_SHARE`` of its multiply-adds in layer 1 (member 0 alone does the other
+    layers while the others wait), under ``TEAM_MAX_WORK`` multiply-adds per mini-batch in each
+    layer (above it Numba's threads share the big layers), and an epoch of at least
+    ``TEAM_MIN_STEPS`` mini-batches; it has 2 or ``COLUMN_BLOCKS`` members, which share the
+    blocks evenly.
     """
-    if n_threads < 2 or not uses_columns(sizes, extras) or len(sizes) > 3:
+    if n_threads < 2 or not uses_columns(sizes, extras):
+        return 1
+    work = [int(a) * int(b) for a, b in itertools.pairwise(sizes)]
+    if work[0] < TEAM_MIN_FIRST_SHARE * sum(work):
         return 1
     if -(-n_samples // batch_size) < TEAM_MIN_STEPS:
         return 1

@@ -1030,10 +1030,11 @@ class Network:
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
-            Threads for this call (by default the network's ``threads``). A network with
-            one hidden layer, rows of 64 inputs or more and under ``_kernels.TEAM_MAX_WORK``
-            multiply-adds per mini-batch trains an epoch of 256 mini-batches or more on a
-            team of threads that stays together for the whole epoch (``_kernels.team_size``,
+            Threads for this call (by default the network's ``threads``). A network whose
+            first layer has rows of 64 inputs or more and most of its multiply-adds
+            (``_kernels.TEAM_MIN_FIRST_SHARE``), under ``_kernels.TEAM_MAX_WORK`` per
+            mini-batch, trains an epoch of 256 mini-batches or more on a team of threads
+            that stays together for the whole epoch (``_kernels.team_size``,
             ``train_epoch_columns``). Otherwise a mini-batch's
             larger matrix products (from ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are
             shared out over Numba's threads, and smaller ones stay on one thread, which is

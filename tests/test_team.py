@@ -27,6 +27,7 @@ def _data(n, n_in, n_out, seed=0, dtype=np.float64):
         ([64, 22, 9], {"dropout": 0.3, "l1": 2.0}),  # masks drawn by member 0
         ([64, 16, 3], {"activation": "relu", "output": "softmax", "cost": "log_likelihood"}),
         ([100, 40], {"activation": "tanh"}),  # no hidden layer; 40 neurons: two pairs (f32)
+        ([100, 24, 12, 5], {"lmbda": 1.0}),  # two hidden layers, 87% of the work in layer 1
     ],
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -101,7 +102,8 @@ def test_team_size_is_one_where_a_team_cannot_help():
     assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2  # 2.4M multiply-adds
     assert _kernels.team_size([784, 100, 10], n, 100, 2, None) == 1  # 7.8M: Numba's threads
     assert _kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
-    assert _kernels.team_size([784, 30, 30, 10], n, 10, 2, None) == 1  # two hidden
+    assert _kernels.team_size([784, 30, 30, 30, 30, 10], n, 10, 2, None) == 2  # 89% in layer 1
+    assert _kernels.team_size([784, 30, 300, 10], n, 10, 2, None) == 1  # 66%: member 0's share
     steps = _kernels.TEAM_MIN_STEPS
     assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None) == 2
     assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None) == 1
