@@ -100,6 +100,7 @@ import contextlib
 import ctypes
 import importlib
 import inspect
+import itertools
 import json
 import math
 import os
@@ -985,8 +986,39 @@ def thread_sweep(config: Config, data: Data, args) -> dict[str, Any]:
     }
 
 
-def measure_predict(config: Config, data: Data, args) -> dict[str, Any]:
-    """``predict`` on the test images: fastbp (default and 1 thread) against NumPy's forward."""
+def read_seconds(X, threads: int | None, repeats: int) -> float:
+    """Median seconds to read every value of ``X`` once on Numba's threads (``threads``, else
+    its default): a parallel sum, the least time any ``predict`` that reads its input can
+    take on this machine."""
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True, fastmath=True)
+    def row_sums(x, out):
+        for k in numba.prange(x.shape[0]):
+            out[k] = x[k].sum()
+
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    saved = numba.get_num_threads()
+    numba.set_num_threads(threads or saved)
+    try:
+        row_sums(X, out)  # compile
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            row_sums(X, out)
+            samples.append(time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(saved)
+    return statistics.median(samples)
+
+
+def measure_predict(config: Config, data: Data, args, gemm: dict[str, float]) -> dict[str, Any]:
+    """``predict`` on the test images: fastbp (default and 1 thread) against NumPy's forward,
+    and the least time a forward pass can take here: the larger of reading the images once
+    (``read_seconds``) and its multiply-adds at the single-thread GEMM rate (``gemm``) on
+    fastbp's threads."""
+    import numba
     import numpy as np
 
     X = data.X_test
@@ -1010,12 +1042,19 @@ def measure_predict(config: Config, data: Data, args) -> dict[str, Any]:
         if agree < 0.99:
             raise RuntimeError(f"predict: {name} agrees with NumPy on only {agree:.1%} of rows")
     median = median_call_seconds(calls, max(3, args.repeats), args.pause)
+    threads = args.fastbp_threads or numba.get_num_threads()
+    flops = 2 * X.shape[0] * sum(a * b for a, b in itertools.pairwise(config.sizes))
+    read = read_seconds(X, args.fastbp_threads, max(5, args.repeats))
+    bound = max(read, flops / (gemm[config.dtype] * 1e9 * threads))
     return {
         "config": f"{'-'.join(map(str, config.sizes))} {config.dtype}",
         "rows": X.shape[0],
         "median_seconds": median,
         "numpy_over_fastbp": median["numpy"] / median["fastbp"],
         "numpy_over_fastbp_1_thread": median["numpy"] / median["fastbp 1 thread"],
+        "read_seconds": read,
+        "bound_seconds": bound,
+        "numpy_over_bound": median["numpy"] / bound,
     }
 
 
@@ -1217,7 +1256,7 @@ def print_predict(predicts: list[dict[str, Any]]) -> None:
     print(f"predict on {rows:,} test images (s, median; NumPy's BLAS as set above)")
     header = (
         f"  {'network':<28} {'fastbp':>9} {'fastbp 1T':>10} {'numpy':>9} "
-        f"{'numpy/fastbp':>13} {'numpy/fastbp 1T':>16}"
+        f"{'numpy/fastbp':>13} {'numpy/fastbp 1T':>16} {'bound':>9} {'numpy/bound':>12}"
     )
     print(header)
     print("  " + "-" * (len(header) - 2))
@@ -1226,8 +1265,14 @@ def print_predict(predicts: list[dict[str, Any]]) -> None:
         print(
             f"  {p['config']:<28} {m['fastbp']:>9.5f} {m['fastbp 1 thread']:>10.5f} "
             f"{m['numpy']:>9.5f} {p['numpy_over_fastbp']:>12.2f}x "
-            f"{p['numpy_over_fastbp_1_thread']:>15.2f}x"
+            f"{p['numpy_over_fastbp_1_thread']:>15.2f}x {p['bound_seconds']:>9.5f} "
+            f"{p['numpy_over_bound']:>11.2f}x"
         )
+    print(
+        "  bound = the larger of reading the images once on fastbp's threads (a parallel sum)\n"
+        "  and their multiply-adds at the single-thread GEMM rate times fastbp's threads;\n"
+        "  numpy/bound is the most any predict could beat NumPy by on this machine."
+    )
     print()
 
 
@@ -1352,7 +1397,7 @@ def main(argv: list[str] | None = None) -> int:
         print("timing predict ...", flush=True)
         networks = {(c.sizes, c.dtype): c for c in args.configs}  # the batch size plays no part
         for config in networks.values():
-            predicts.append(measure_predict(config, data[config.dtype], args))
+            predicts.append(measure_predict(config, data[config.dtype], args, gemm["numpy"]))
     print()
 
     bounds = {}
