@@ -1691,8 +1691,10 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     ``team − 1`` others; it releases the GIL), all with the same arguments, ``columns``'
     counters zeroed and ``backup`` empty. Each takes a role as it joins (``join_team``) and
     does its share of every step (A, B, C above): the blocks of inputs from
-    ``COLUMN_BLOCKS · role / members`` up to the next member's, which it copies from ``w¹``
-    into ``wᵀ`` (``columns[0]``) at the start and back at the end. Ordinary threads, not a
+    ``COLUMN_BLOCKS · (members − 1 − role) / members`` up to the next member's, which it
+    copies from ``w¹`` into ``wᵀ`` (``columns[0]``) at the start and back at the end; member 0,
+    which also does B and the other layers' updates, has the last blocks (the last is the
+    shortest when the inputs do not divide evenly: 160 of 784 against 208). Ordinary threads, not a
     Numba parallel loop: that would compile the epoch a second time, which doubled a first
     start. The weights are bitwise those of one thread: each value is computed by the same
     kernel in the same order, only by another thread, and the dropout masks are drawn by
@@ -1720,8 +1722,8 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     w1, b1 = layer_views(params, sizes, offsets, 1)
     n_in = x.shape[1]
     width = simd.lanes(wt)
-    c0 = role * COLUMN_BLOCKS // members
-    c1 = (role + 1) * COLUMN_BLOCKS // members
+    c0 = (members - 1 - role) * COLUMN_BLOCKS // members
+    c1 = (members - role) * COLUMN_BLOCKS // members
     lo = block_bounds(n_in, c0, width)[0]
     hi = block_bounds(n_in, c1 - 1, width)[1]
     rows_to_columns(w1, wt, lo, hi)
