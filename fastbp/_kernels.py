@@ -467,7 +467,8 @@ def weighted_input_chunks(wt, b, a, rows, z, j):
 
     Four samples × two SIMD vectors of neurons per pass over the rows of ``wt = wᵀ``: eight
     running sums in registers, each ``wt`` chunk loaded once for four products, the input
-    values broadcast; the last chunk of a row is a masked load and store.
+    values broadcast; the last chunk of a row is a masked load and store. Where only one
+    vector of neurons is left (a layer of 10), four sums: half the multiply-adds.
     """
     m = rows.shape[0]
     n_in, n_out = wt.shape
@@ -480,6 +481,17 @@ def weighted_input_chunks(wt, b, a, rows, z, j):
         x2 = a[rows[min(k0 + 2, m - 1)]]
         x3 = a[rows[min(k0 + 3, m - 1)]]
         s00 = s10 = s20 = s30 = simd.load(b, j, c)
+        if c2 <= 0:
+            for i in range(n_in):
+                v0 = simd.load(wt[i], j, c)
+                s00 = simd.fma(s00, x0[i], v0)
+                s10 = simd.fma(s10, x1[i], v0)
+                s20 = simd.fma(s20, x2[i], v0)
+                s30 = simd.fma(s30, x3[i], v0)
+            ones = (s00, s10, s20, s30)
+            for t in range(min(4, m - k0)):
+                simd.store(z[k0 + t], j, c, ones[t])
+            continue
         s01 = s11 = s21 = s31 = simd.load(b, j + step, c2)
         for i in range(n_in):
             wi = wt[i]
