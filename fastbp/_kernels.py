@@ -1978,11 +1978,17 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
         restore_fp_mode(mode)
 
 
+#: Rows per block of ``feedforward``: a multiple of ten, the samples of each pass of
+#: ``weighted_input_columns`` (a partial group of ten costs a whole one).
+FEEDFORWARD_ROWS = 160
+
+
 @kernel(parallel=True)
 def feedforward(params, model, x, out, finite, extras, wt):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
-    Each block of ``BLOCK_ROWS`` rows is computed by one thread into its own rows of ``out``.
+    Each block of ``FEEDFORWARD_ROWS`` rows is computed by one thread into its own rows of
+    ``out``.
     ``finite[blk]`` is False where the block's ``z¹`` is not all finite: always so where an
     input is NaN or ±∞ (each of its terms ``x·w`` is then ±∞ or NaN, and so is the sum),
     though a NaN need not reach the outputs (σ(±∞) is finite); also where a finite input
@@ -1996,18 +2002,18 @@ def feedforward(params, model, x, out, finite, extras, wt):
     in cache).
     """
     n = x.shape[0]
-    n_blocks = (n + BLOCK_ROWS - 1) // BLOCK_ROWS
+    n_blocks = (n + FEEDFORWARD_ROWS - 1) // FEEDFORWARD_ROWS
     sizes, offsets, units, _, _, _, _, _, _ = model
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         mode = flush_subnormals()
-        start = blk * BLOCK_ROWS
-        stop = min(start + BLOCK_ROWS, n)
+        start = blk * FEEDFORWARD_ROWS
+        stop = min(start + FEEDFORWARD_ROWS, n)
         rows = np.arange(start, stop)
-        ws = workspace(sizes, units, BLOCK_ROWS, params)
+        ws = workspace(sizes, units, FEEDFORWARD_ROWS, params)
         done = 0
         if wt is not None:  # pruned while compiling for a network without columns
-            parts = np.empty((COLUMN_BLOCKS, BLOCK_ROWS, wt.shape[1]), dtype=wt.dtype)
+            parts = np.empty((COLUMN_BLOCKS, FEEDFORWARD_ROWS, wt.shape[1]), dtype=wt.dtype)
             for c in range(COLUMN_BLOCKS):
                 lo, hi = block_bounds(x.shape[1], c, simd.lanes(wt))
                 weighted_input_columns(wt, x, rows, parts[c], lo, hi)
@@ -2018,3 +2024,19 @@ def feedforward(params, model, x, out, finite, extras, wt):
         out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
         finite[blk] = all_finite(unit_view(ws[0], sizes, units, 1, stop - start))
         restore_fp_mode(mode)
+
+
+@kernel()
+def argmax_rows(out, classes):
+    """``classes[k] = argmaxⱼ out[k, j]``, the first index of the largest value of each row,
+    or of its first NaN (as ``np.argmax``)."""
+    for k in range(out.shape[0]):
+        best = 0
+        for j in range(out.shape[1]):
+            v = out[k, j]
+            if v != v:
+                best = j
+                break
+            if v > out[k, best]:
+                best = j
+        classes[k] = best

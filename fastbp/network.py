@@ -589,7 +589,7 @@ class Network:
                 raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        finite = np.empty(-(-X.shape[0] // _kernels.BLOCK_ROWS), dtype=np.bool_)
+        finite = np.empty(-(-X.shape[0] // _kernels.FEEDFORWARD_ROWS), dtype=np.bool_)
         wt = None
         if _kernels.uses_columns(self.sizes, self._extras):
             wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
@@ -608,10 +608,16 @@ class Network:
         return self._predict(self._inputs(X, check_finite=False), "X")
 
     def _predict(self, X: np.ndarray, name: str) -> np.ndarray:
-        out = self._feedforward(X, name)
+        return self._classes(self._feedforward(X, name))
+
+    def _classes(self, out: np.ndarray) -> np.ndarray:
+        """Class index of each row of outputs ``out``: its most active neuron, or 1 where a
+        single output exceeds 0.5."""
         if self.sizes[-1] == 1:
             return (out[:, 0] > 0.5).astype(np.int64)
-        return out.argmax(axis=1)
+        classes = np.empty(out.shape[0], dtype=np.int64)
+        _kernels.argmax_rows(out, classes)
+        return classes
 
     def accuracy(self, X: Any, y: Any) -> float:
         """Fraction of the rows of ``X`` whose predicted class is ``y`` (labels or one-hot)."""
@@ -645,8 +651,7 @@ class Network:
     ) -> None:  # fmt: skip
         """Append the cost and accuracy of outputs ``out`` (targets ``Y``, class ``labels``) to
         ``history``'s ``{prefix}_cost``, ``_correct`` and ``_accuracy``."""
-        predicted = out.argmax(axis=1) if self.sizes[-1] > 1 else (out[:, 0] > 0.5)
-        correct = int(np.sum(predicted == labels))
+        correct = int(np.sum(self._classes(out) == labels))
         history[f"{prefix}_cost"].append(
             self._mean_cost(out, Y) + self._penalty(lmbda, l1, out.shape[0])
         )

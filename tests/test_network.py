@@ -713,11 +713,11 @@ def test_feedforward_accepts_a_vector_a_column_and_a_batch():
 )
 def test_feedforward_matches_the_equations_on_every_row(dtype, sizes, hidden, output):
     """``feedforward`` (and so ``predict``) against ``aˡ = f(wˡaˡ⁻¹ + bˡ)`` in float64 for
-    rows in two whole blocks of ``BLOCK_ROWS``, a partial block and a partial group of ten."""
+    rows in two whole blocks of ``FEEDFORWARD_ROWS``, a partial block and a partial group of ten."""
     net = Network(
         sizes, activation=hidden, output=output, init="scaled", alpha=0.2, seed=3, dtype=dtype
     )
-    n = 2 * _kernels.BLOCK_ROWS + 13
+    n = 2 * _kernels.FEEDFORWARD_ROWS + 13
     X = np.random.default_rng(7).standard_normal((n, sizes[0])).astype(dtype)
     ref = naive.batch(
         net.weights, net.biases, X, np.zeros((n, sizes[-1])),
@@ -739,6 +739,21 @@ def test_predict_evaluate_and_accuracy_agree():
     assert net.evaluate([(x.reshape(3, 1), int(c)) for x, c in zip(X, labels, strict=True)]) == 40
     one_hot = np.eye(4)[labels]
     assert net.accuracy(X, one_hot) == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_argmax_rows_matches_numpy_with_ties_and_nan(dtype):
+    """``argmax_rows`` (``predict``'s classes) against ``np.argmax``: the first of tied
+    maxima, the first NaN of a row, rows of one and of many values."""
+    rng = np.random.default_rng(4)
+    for n_out in (1, 2, 10, 37):
+        out = rng.integers(0, 4, size=(300, n_out)).astype(dtype)  # many ties
+        out[::7, n_out // 2] = np.nan
+        out[::11, -1] = np.nan
+        out[5] = -np.inf
+        classes = np.full(out.shape[0], -1, dtype=np.int64)
+        _kernels.argmax_rows(out, classes)
+        np.testing.assert_array_equal(classes, out.argmax(axis=1))
 
 
 def test_sgd_takes_the_books_data_and_prints_its_progress(capsys):
