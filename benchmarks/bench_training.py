@@ -63,7 +63,7 @@ class Epoch:
         self.X, self.y, _, _ = dataset(data, dtype)
         self.sizes, self.batch = widths(sizes), batch
         self.threads = use_threads(threads)
-        warm_up(self.sizes, batch, dtype, self.threads)
+        warm_up(self.sizes, batch, dtype, self.threads, self.X.shape[0])
         self.net = network(self.sizes, dtype, self.threads)
 
     def time_epoch(self, data: str, sizes: str, batch: int, dtype: str, threads: int) -> None:
@@ -109,7 +109,7 @@ class PeakMemory:
     def setup(self, data: str, config: str) -> None:
         sizes, self.batch, dtype = CONFIGS[config]
         self.X, self.y, _, _ = dataset(data, dtype)
-        warm_up(sizes, self.batch, dtype, {})
+        warm_up(sizes, self.batch, dtype, {}, self.X.shape[0])
         self.net = network(sizes, dtype, {})
 
     def peakmem_epoch(self, data: str, config: str) -> None:
@@ -140,7 +140,7 @@ class Memory:
     def setup(self, data: str, config: str) -> None:
         sizes, self.batch, dtype = CONFIGS[config]
         self.X, self.y, _, _ = dataset(data, dtype)
-        warm_up(sizes, self.batch, dtype, {})
+        warm_up(sizes, self.batch, dtype, {}, self.X.shape[0])
         self.net = network(sizes, dtype, {})
 
     def track_epoch_rss_increase(self, data: str, config: str) -> float:
@@ -175,7 +175,7 @@ class Allocations:
         self.stats = rtsys.get_allocation_stats
         sizes, self.batch, dtype = CONFIGS[config]
         self.X, self.y, _, _ = dataset("mini", dtype)
-        warm_up(sizes, self.batch, dtype, {})
+        warm_up(sizes, self.batch, dtype, {}, 100 * self.batch)  # the epochs counted below
         self.net = network(sizes, dtype, {})
 
     def track_allocations_per_minibatch(self, config: str) -> float:

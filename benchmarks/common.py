@@ -128,9 +128,11 @@ def fit_epoch(net, X, y, batch_size: int, threads: dict[str, int], seed: int = S
     net.fit(X, y, epochs=1, batch_size=batch_size, lr=ETA, seed=seed, **threads)
 
 
-def _trains_on_a_team(sizes: tuple[int, ...], batch_size: int, threads: dict[str, int]) -> bool:
-    """Whether an epoch of 50,000 samples trains on a team of threads (False for a fastbp
-    from before teams)."""
+def _trains_on_a_team(
+    sizes: tuple[int, ...], batch_size: int, threads: dict[str, int], n_samples: int
+) -> bool:
+    """Whether an epoch of ``n_samples`` samples trains on a team of threads (False for a
+    fastbp from before teams)."""
     team_size = getattr(fastbp._kernels, "team_size", None)
     expected = ["sizes", "n_samples", "batch_size", "n_threads", "extras"]
     if team_size is None or list(inspect.signature(team_size).parameters) != expected:
@@ -138,24 +140,29 @@ def _trains_on_a_team(sizes: tuple[int, ...], batch_size: int, threads: dict[str
     import numba
 
     n_threads = threads.get("threads") or numba.get_num_threads()
-    return team_size(list(sizes), 50_000, batch_size, n_threads, None) > 1
+    return team_size(list(sizes), n_samples, batch_size, n_threads, None) > 1
 
 
-def warm_up(sizes: tuple[int, ...], batch_size: int, dtype: str, threads: dict[str, int]) -> None:
+def warm_up(
+    sizes: tuple[int, ...], batch_size: int, dtype: str, threads: dict[str, int],
+    n_samples: int = 50_000,
+) -> None:  # fmt: skip
     """Compile (or load from Numba's cache) the training and forward kernels, untimed.
 
     Trains a throwaway network on two full mini-batches and a partial one (or, where an epoch
-    of MNIST would train on a team of threads, on enough mini-batches for a team too: a team
-    calls the epoch kernel with another signature than one thread, and loading it from
-    Numba's cache took about 40 ms of the first timed epoch), and runs its forward pass and a
-    batch gradient, so every kernel a benchmark calls is ready.
+    of the timed data, ``n_samples`` rows, trains on a team of threads, on enough mini-batches
+    for a team: a team calls the epoch kernel with another signature than one thread, and
+    loading it from Numba's cache took about 40 ms of the first timed epoch; compiling it,
+    seconds), and runs its forward pass and a batch gradient, so every kernel a benchmark
+    calls is ready.
     """
-    key = (sizes, batch_size, dtype, threads.get("threads"))
+    team = _trains_on_a_team(sizes, batch_size, threads, n_samples)
+    key = (sizes, batch_size, dtype, threads.get("threads"), team)
     if key in _warm:
         return
     rng = np.random.default_rng(0)
     n = 2 * batch_size + 3
-    if _trains_on_a_team(sizes, batch_size, threads):
+    if team:
         n += fastbp._kernels.TEAM_MIN_STEPS * batch_size
     X = rng.random((n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], n)
