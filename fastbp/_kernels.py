@@ -1988,8 +1988,7 @@ def feedforward(params, model, x, out, finite, extras, wt):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``FEEDFORWARD_ROWS`` rows is computed by one thread into its own rows of
-    ``out``.
-    ``finite[blk]`` is False where the block's ``z¹`` is not all finite: always so where an
+    ``out``. ``finite[blk]`` is False where the block's ``z¹`` is not all finite: always so where an
     input is NaN or ±∞ (each of its terms ``x·w`` is then ±∞ or NaN, and so is the sum),
     though a NaN need not reach the outputs (σ(±∞) is finite); also where a finite input
     overflows. ``z¹`` has a fraction of ``x``'s values, so this costs little; the caller

@@ -593,7 +593,7 @@ class Network:
         wt = None
         if _kernels.uses_columns(self.sizes, self._extras):
             wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
-            wt[:, : self.sizes[1]] = self.weights[0].T
+            _kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
         with _numba_threads(self.threads), subnormals_flushed():
             _kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
         if not finite.all() and not _all_finite(X):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fastbp import Network
+from fastbp import Network, _kernels
 
 SIZES = [4, 3, 2]
 N_IN, N_OUT = SIZES[0], SIZES[-1]
@@ -189,8 +189,9 @@ def test_forward_kernel_finds_a_non_finite_input_in_any_block(value):
     (rows of ≥ 64 inputs), in the second block of rows, on the last input."""
     net = Network([70, 5, 3], seed=0)
     net.weights[0][:, -1] = 0.0
-    bad = _rng.random((150, 70)).astype(np.float32)
-    bad[100, -1] = value
+    rows = _kernels.FEEDFORWARD_ROWS
+    bad = _rng.random((rows + 50, 70)).astype(np.float32)
+    bad[rows + 20, -1] = value
     assert_rejects(net, ValueError, "X", lambda: net.predict(bad))
 
 
