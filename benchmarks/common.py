@@ -6,6 +6,7 @@ Not a benchmark module (asv finds nothing to run here).
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -143,6 +144,16 @@ def _trains_on_a_team(
     return team_size(list(sizes), n_samples, batch_size, n_threads, None) > 1
 
 
+def _team_rows(sizes: tuple[int, ...], batch_size: int) -> int:
+    """Rows enough for an epoch to train on a team (by multiply-adds, or for a fastbp from
+    before that rule, by mini-batches)."""
+    kernels = fastbp._kernels
+    if hasattr(kernels, "TEAM_MIN_EPOCH_WORK"):
+        per_sample = sum(a * b for a, b in itertools.pairwise(sizes))
+        return -(-kernels.TEAM_MIN_EPOCH_WORK // per_sample)
+    return kernels.TEAM_MIN_STEPS * batch_size
+
+
 def warm_up(
     sizes: tuple[int, ...], batch_size: int, dtype: str, threads: dict[str, int],
     n_samples: int = 50_000,
@@ -163,7 +174,7 @@ def warm_up(
     rng = np.random.default_rng(0)
     n = 2 * batch_size + 3
     if team:
-        n += fastbp._kernels.TEAM_MIN_STEPS * batch_size
+        n += _team_rows(sizes, batch_size)
     X = rng.random((n, sizes[0])).astype(dtype)
     y = rng.integers(0, sizes[-1], n)
     net = network(sizes, dtype, threads, seed=0)

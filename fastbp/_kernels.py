@@ -34,7 +34,14 @@ from numba import prange
 from . import _simd as simd
 from ._config import kernel
 from ._fpmode import flush_subnormals, restore_fp_mode
-from ._sync import compare_exchange, load_acquire, spin_pause, store_release
+from ._sync import (
+    compare_exchange,
+    load_acquire,
+    monotonic_ns,
+    spin_pause,
+    store_release,
+    yield_thread,
+)
 from ._views import flat, matrix
 
 #: A mini-batch's matrix products run on several threads, each owning a set of neurons, when
@@ -1551,30 +1558,61 @@ def train_epoch(
 # A member only ever reads and writes its own rows of wᵀ, so the next step's A needs nothing
 # from the others. Every value is computed by the same kernel, in the same order, as on one
 # thread: the weights are the same whatever the number of members.
+#
+# A team only pays while each member has a CPU of its own. On a busy machine (another process,
+# a browser, a second training job) a member loses its CPU for a scheduler time slice,
+# milliseconds, and the others would wait that long at every meeting. So a waiting member
+# spins only briefly, then yields its CPU; and each member claims each of its
+# steps before doing it (``CLAIMED``). Member 0 may claim a step of another member's share
+# first (``take_over``): then that member stops, and member 0 does its share for the rest of
+# the epoch, with the same kernels in the same order, so the weights are still the same. It
+# does so for a member that has not claimed its first step after ``JOIN_NS`` (its thread could
+# not start, or runs after this one on the same CPU) or a later one ``TAKE_NS`` after it was
+# due, and for every member once the waits longer than usual (stalls) add up to a
+# ``STALL_PART``-th of the epoch so far (and at least ``STALL_LEAST``).
 
 #: ``int64`` values per cache line: each counter of a team has a line to itself.
 LINE = 8
 
-#: How long (spins, each with a ``pause``) a team's member waits for the others to join
-#: before it trains the epoch alone: a member must never wait for one that cannot start
-#: (members run one after the other on one thread). Generous, since a thread that does start
-#: may be late by milliseconds on a busy machine (2^15 spins, about 1 ms on a CI runner, was
-#: too short), and the weights are the same either way: about 0.05–0.3 s.
-PATIENCE = 1 << 20
+#: The team's counters (``column_buffers``' third array), one per cache line: how many members
+#: arrived (their roles, in order of arrival), member 0's last step through B, and the step
+#: from which member 0 took over another member's share (0: it did not); then for each member
+#: (``member_slot``) its last step through A, its last step through C, the last step it claimed
+#: (``TAKEN``: member 0 took its share over), and the nanoseconds it stalled waiting for B.
+ARRIVED, B_DONE, TOOK_OVER = 0, 1, 2
+A_DONE, C_DONE, CLAIMED, STALLED = 0, 1, 2, 3
+TAKEN = -1
+#: The size of a team's counters: the three above and four per member.
+TEAM_COUNTERS = LINE * (3 + 4 * COLUMN_BLOCKS)
 
-#: Reads of a counter without a ``pause`` before ``wait_for`` starts pausing between them.
+#: Reads of a counter without a ``pause`` before a waiting member starts pausing between them
+#: (a wait in a step is usually a microsecond or two; a ``pause`` can take a fraction of one).
 EAGER_SPINS = 4096
+#: After the eager reads, a member pauses between reads until it has waited this many ns more
+#: than its usual wait (``note_wait``), then also yields its CPU (the member it waits for may be
+#: waiting for that CPU). It never sleeps: a sleeper wakes late, which its partner would see
+#: as a stall of its own.
+SPIN_NS = 20_000
+#: A wait more than this many ns (and more than its usual wait) longer than usual is a stall:
+#: someone lost their CPU for a scheduler time slice (about 0.7–3 ms), or waited that long for
+#: one. Shorter excesses are the jitter of an idle machine's steps.
+STALL_NS = 500_000
+#: Member 0 takes over every member's share once the stalls add up to 1/STALL_PART of the time
+#: since the epoch began, and to STALL_LEAST ns (a CPU lost for a time slice costs
+#: milliseconds; an idle machine's hiccups of tens or a few hundred µs must not end a team).
+STALL_PART = 10
+STALL_LEAST = 1_000_000
+#: How long member 0 waits beyond its usual wait for a member that has not claimed the step
+#: before it takes over that member's share ...
+TAKE_NS = 200_000
+#: ... and at the first step, for a member to join: starting a thread takes tens of µs on an
+#: idle machine, and more on a busy one (member 0 sleeps meanwhile).
+JOIN_NS = 10_000_000
 
-#: Fewest mini-batches in an epoch that a team trains. Starting one costs about 0.3 ms per
-#: epoch (a thread, two calls' argument checks; median of 300 two-step epochs), repaid at
-#: 784-30-10's 2–3 µs per step from about a hundred steps.
-TEAM_MIN_STEPS = 256
-
-#: Most multiply-adds per mini-batch in a layer of a network that a team trains; above it,
-#: Numba's threads share each big layer's work. 784-30-10 at batch 100 (2.4M)
-#: trains about 5% faster on a team of two than with Numba's (medians of five alternated
-#: epochs); 784-100-10 at batch 100 (7.8M) and 784-1000-10 are level, within noise.
-TEAM_MAX_WORK = 4_000_000
+#: Least multiply-adds in an epoch for a team to train it. Starting one costs about 0.3 ms
+#: per epoch (a thread and two calls' argument checks), repaid at 784-30-10's 2–3 µs per step
+#: of 10 from about a hundred steps (61M multiply-adds at 256 steps).
+TEAM_MIN_EPOCH_WORK = 50_000_000
 
 #: Least share of a network's multiply-adds in layer 1 for a team to train it: the members
 #: share layer 1, and member 0 does every other layer while the others wait. 784-30-30-30-30-10
@@ -1603,17 +1641,16 @@ def narrow_after_first(sizes) -> bool:
 def column_buffers(sizes, capacity: int, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``columns`` argument of ``train_epoch_columns`` for mini-batches of up to
     ``capacity`` rows: ``wᵀ`` of layer 1 (rows padded to a whole number of SIMD vectors),
-    the partial sums of its blocks, and a team's counters (who joined, each member's last
-    step through A, member 0's last step through B; each on its own cache line). The
-    first two start on a cache line, so that members writing their own rows of ``wᵀ`` never
-    share one."""
+    the partial sums of its blocks, and a team's counters (``ARRIVED`` …, zeroed before each
+    team epoch). The first two start on a cache line, so that members writing their own rows
+    of ``wᵀ`` never share one."""
     dtype = np.dtype(dtype)
     lanes = simd.VECTOR_BITS // (8 * dtype.itemsize)
     n_pad = -(-int(sizes[1]) // lanes) * lanes
     return (
         _aligned_zeros((int(sizes[0]), n_pad), dtype),
         _aligned_zeros((COLUMN_BLOCKS, capacity, n_pad), dtype),
-        np.zeros((COLUMN_BLOCKS + 2) * LINE, dtype=np.int64),
+        np.zeros(TEAM_COUNTERS, dtype=np.int64),
     )
 
 
@@ -1631,65 +1668,157 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) ->
 
     A team needs a network trained in columns (``uses_columns``) with at least
     ``TEAM_MIN_FIRST_SHARE`` of its multiply-adds in layer 1 (member 0 alone does the other
-    layers while the others wait), under ``TEAM_MAX_WORK`` multiply-adds per mini-batch in each
-    layer (above it Numba's threads share the big layers), and an epoch of at least
-    ``TEAM_MIN_STEPS`` mini-batches; it has 2 or ``COLUMN_BLOCKS`` members, which share the
-    blocks evenly.
+    layers while the others wait) and an epoch of at least ``TEAM_MIN_EPOCH_WORK``
+    multiply-adds; it has 2 or ``COLUMN_BLOCKS`` members, which share the blocks evenly.
     """
     if n_threads < 2 or not uses_columns(sizes, extras):
         return 1
     work = [int(a) * int(b) for a, b in itertools.pairwise(sizes)]
     if work[0] < TEAM_MIN_FIRST_SHARE * sum(work):
         return 1
-    if -(-n_samples // batch_size) < TEAM_MIN_STEPS:
-        return 1
-    if largest_work(sizes, batch_size) >= TEAM_MAX_WORK:
+    if n_samples * sum(work) < TEAM_MIN_EPOCH_WORK:
         return 1
     return COLUMN_BLOCKS if n_threads >= COLUMN_BLOCKS else 2
 
 
-@kernel()
-def join_team(flags, team, patience):
-    """Join the team whose counters are ``flags``: returns ``(role, members)``.
+@kernel(inline=True)
+def member_slot(role, what):
+    """The index in a team's counters of member ``role``'s counter ``what`` (``A_DONE`` …)."""
+    return LINE * (3 + 4 * role + what)
 
-    Each member takes the next role (0, 1, …) as it arrives and waits for all ``team`` of
-    them. A member that has waited ``patience`` spins and still sees the team incomplete
-    closes it (``flags[0] = −1``): it trains alone, ``(0, 1)``; the members who joined and
-    those who arrive later get ``(−1, 0)`` and do nothing.
+
+@kernel()
+def arrive(flags):
+    """This thread's role in the team whose counters are ``flags``: 0, 1, … in order of
+    arrival."""
+    while True:
+        arrived = load_acquire(flags, LINE * ARRIVED)
+        if compare_exchange(flags, LINE * ARRIVED, arrived, arrived + 1):
+            return arrived
+
+
+@kernel()
+def pause(spins, since, usual):
+    """One turn of a loop that waits for a counter, ``spins`` turns in: returns when the wait
+    began to be timed (``since``, 0 before).
+
+    The first ``EAGER_SPINS`` turns do nothing; then each one pauses, and every 16th looks at
+    the clock and, from ``usual + SPIN_NS`` ns of timed wait on, yields the CPU.
     """
-    while True:
-        joined = load_acquire(flags, 0)
-        if joined < 0:
-            return -1, 0
-        if compare_exchange(flags, 0, joined, joined + 1):
-            role = joined
-            break
-    spins = 0
-    while True:
-        joined = load_acquire(flags, 0)
-        if joined == team:
-            return role, team
-        if joined < 0:
-            return -1, 0
-        if spins >= patience and compare_exchange(flags, 0, joined, -1):
-            return 0, 1
-        spins += 1
-        spin_pause()
+    if spins < EAGER_SPINS:
+        return since
+    if since == 0:
+        return monotonic_ns()
+    spin_pause()
+    if spins % 16 == 0 and monotonic_ns() - since > usual + SPIN_NS:
+        yield_thread()
+    return since
+
+
+#: Steps in each window of ``note_wait``'s sliding minimum.
+WAIT_WINDOW = 16
+#: A usual wait not known yet.
+UNKNOWN = 1 << 62
 
 
 @kernel()
-def wait_for(flags, first, count, value):
-    """Spin until the ``count`` counters ``flags[first + LINE · i]`` all reach ``value``.
+def note_wait(waits, waited, step):
+    """A member's record of its waits, ``(recent, older, stalled)``, after a wait of ``waited``
+    ns at step ``step``. Its usual wait is the shortest of the last one or two windows of
+    ``WAIT_WINDOW`` steps: a stall only lengthens a wait, so it does not move it, while a
+    longer B (a bigger network) is learnt within a window. A wait longer than the usual one by
+    more than ``STALL_NS`` and more than the usual one adds its excess to ``stalled``. The first
+    step's (joining) is left out.
+    """
+    recent, older, stalled = waits
+    if step == 1:
+        return waits
+    usual = min(recent, older)
+    if usual < UNKNOWN and waited - usual > max(STALL_NS, usual):
+        stalled += waited - usual
+    recent = min(recent, waited)
+    if step % WAIT_WINDOW == 0:
+        older, recent = recent, UNKNOWN
+    return recent, older, stalled
 
-    The first ``EAGER_SPINS`` reads follow each other at once (a wait in a step is usually a
-    microsecond or two, and a ``pause`` can take a fraction of one), then each is preceded by
-    a ``pause``."""
-    for i in range(count):
-        spins = 0
-        while load_acquire(flags, first + LINE * i) < value:
-            if spins >= EAGER_SPINS:
-                spin_pause()
-            spins += 1
+
+@kernel()
+def usual_wait(waits):
+    """The usual wait of a ``note_wait`` record, in ns (0 while unknown)."""
+    usual = min(waits[0], waits[1])
+    return usual if usual < UNKNOWN else 0
+
+
+@kernel()
+def waited_since(since):
+    """Nanoseconds since ``since`` (0 for a wait that ended within its eager reads)."""
+    return monotonic_ns() - since if since else 0
+
+
+@kernel()
+def wait_until(flags, i, value, usual):
+    """Wait until ``flags[i] ≥ value``, pausing as ``pause`` says; returns the ns it waited
+    beyond its eager reads."""
+    spins, since = 0, 0
+    while load_acquire(flags, i) < value:
+        since = pause(spins, since, usual)
+        spins += 1
+    return waited_since(since)
+
+
+@kernel()
+def take_over(flags, role, step):
+    """Claim step ``step`` of member ``role``'s share for member 0, if that member has not
+    claimed it; once it has finished its step before, return whether the claim was made.
+    The member then stops (its claim of ``step`` fails) and member 0 does its share."""
+    if not compare_exchange(flags, member_slot(role, CLAIMED), step - 1, TAKEN):
+        return False
+    wait_until(flags, member_slot(role, C_DONE), step - 1, 0)
+    return True
+
+
+@kernel()
+def share_blocks(members, role):
+    """The blocks of inputs ``c0`` to ``c1`` that member ``role`` of ``members`` does: from
+    ``COLUMN_BLOCKS · (members − 1 − role) / members`` up to the next member's, so member 0,
+    which also does B, has the last blocks (the last is the shortest when the inputs do not
+    divide evenly: 160 of 784 against 208)."""
+    c0 = (members - 1 - role) * COLUMN_BLOCKS // members
+    c1 = (members - role) * COLUMN_BLOCKS // members
+    return c0, c1
+
+
+@kernel()
+def share_inputs(members, role, n_in, width):
+    """The inputs ``lo`` to ``hi`` (rows of ``wᵀ``) of member ``role``'s blocks."""
+    c0, c1 = share_blocks(members, role)
+    return block_bounds(n_in, c0, width)[0], block_bounds(n_in, c1 - 1, width)[1]
+
+
+@kernel()
+def weighted_input_share(wt, x, rows, parts, members, role):
+    """Step A for member ``role``'s blocks: their partial sums of z¹ (``parts[c]``)."""
+    n_in = x.shape[1]
+    width = simd.lanes(wt)
+    c0, c1 = share_blocks(members, role)
+    for c in range(c0, c1):
+        lo, hi = block_bounds(n_in, c, width)
+        weighted_input_columns(wt, x, rows, parts[c], lo, hi)
+
+
+@kernel()
+def update_share(delta, x, rows, wt, scale, decay, shrink, ahead, members, role):
+    """Step C for member ``role``'s blocks: their rows of ``wᵀ`` weight-decayed (when
+    ``decay ≠ 1`` or ``shrink ≠ 0``), then BP4 and the SGD update."""
+    n_in = x.shape[1]
+    width = simd.lanes(wt)
+    c0, c1 = share_blocks(members, role)
+    for c in range(c0, c1):
+        lo, hi = block_bounds(n_in, c, width)
+        if decay != 1 or shrink != 0:
+            block = wt[lo:hi]
+            regularise_weights(flat(block), decay, shrink)
+        accumulate_weight_gradient_columns(delta, x, rows, wt, scale, lo, hi, ahead)
 
 
 @kernel()
@@ -1701,16 +1830,14 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
 
     For a team the caller runs it on ``team`` threads at once (the calling thread and
     ``team − 1`` others; it releases the GIL), all with the same arguments, ``columns``'
-    counters zeroed and ``backup`` empty. Each takes a role as it joins (``join_team``) and
-    does its share of every step (A, B, C above): the blocks of inputs from
-    ``COLUMN_BLOCKS · (members − 1 − role) / members`` up to the next member's, which it
-    copies from ``w¹`` into ``wᵀ`` (``columns[0]``) at the start and back at the end; member 0,
-    which also does B and the other layers' updates, has the last blocks (the last is the
-    shortest when the inputs do not divide evenly: 160 of 784 against 208). Ordinary threads, not a
-    Numba parallel loop: that would compile the epoch a second time, which doubled a first
-    start. The weights are bitwise those of one thread: each value is computed by the same
-    kernel in the same order, only by another thread, and the dropout masks are drawn by
-    member 0 from a generator seeded with ``seed``.
+    counters zeroed and ``backup`` empty. Each takes a role as it arrives (``arrive``) and does
+    its share of every step (A, B, C above, the blocks of ``share_blocks``), which it copies
+    from ``w¹`` into ``wᵀ`` (``columns[0]``) at the start and back at the end — unless member 0
+    takes it over (``take_over``), which then copies it back. Ordinary threads, not a Numba
+    parallel loop: that would compile the epoch a second time, which doubled a first start.
+    The weights are bitwise those of one thread: each value is computed by the same kernel in
+    the same order, only by another thread, and the dropout masks are drawn by member 0 from
+    a generator seeded with ``seed``.
 
     On one thread, a layer with at least ``threads_from`` multiply-adds per mini-batch runs
     on Numba's threads (``None``: none does; a team gets ``None``): layer 1 by
@@ -1724,24 +1851,55 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     zbuf, _, dbuf, _, own, _, _, _, _, _, _ = ws
     wt, parts, flags = columns
     mode = flush_subnormals()
-    role, members = (0, 1) if team == 1 else join_team(flags, team, PATIENCE)
-    failed, layer = -1, -1
-    if role < 0:  # the team closed before this thread joined: the others train
-        restore_fp_mode(mode)
-        return failed, layer
+    members = team
+    role = 0 if members == 1 else arrive(flags)
     decay = type(eta)(1.0) - eta * l2
     shrink = eta * l1
     w1, b1 = layer_views(params, sizes, offsets, 1)
     n_in = x.shape[1]
     width = simd.lanes(wt)
-    c0 = (members - 1 - role) * COLUMN_BLOCKS // members
-    c1 = (members - role) * COLUMN_BLOCKS // members
-    lo = block_bounds(n_in, c0, width)[0]
-    hi = block_bounds(n_in, c1 - 1, width)[1]
-    rows_to_columns(w1, wt, lo, hi)
-    if role == 0 and dropout is not None:
-        seed_generator(seed)
     n = order.shape[0]
+    failed, layer = -1, -1
+    waits = (UNKNOWN, UNKNOWN, 0)  # this member's record of its waits (``note_wait``)
+    if role > 0:  # a member: A and C of its share, until the epoch ends or member 0 takes over
+        lo, hi = share_inputs(members, role, n_in, width)
+        taken = False
+        step = 0
+        for start in range(0, n, batch_size):
+            step += 1
+            if not compare_exchange(flags, member_slot(role, CLAIMED), step - 1, step):
+                taken = True
+                break
+            if step == 1:
+                rows_to_columns(w1, wt, lo, hi)
+            stop = min(start + batch_size, n)
+            rows = order[start:stop]
+            weighted_input_share(wt, x, rows, parts, members, role)
+            store_release(flags, member_slot(role, A_DONE), step)
+            waited = wait_until(flags, LINE * B_DONE, step, usual_wait(waits))
+            waits = note_wait(waits, waited, step)
+            store_release(flags, member_slot(role, STALLED), waits[2])
+            m = stop - start
+            update_share(
+                unit_view(dbuf, sizes, units, 1, m), x, rows, wt, -eta / type(eta)(m), decay,
+                shrink, order[stop : min(stop + batch_size, n)], members, role,
+            )  # fmt: skip
+            store_release(flags, member_slot(role, C_DONE), step)
+        if not taken:
+            columns_to_rows(wt, w1, lo, hi)
+        restore_fp_mode(mode)
+        return failed, layer
+
+    # Member 0 (or one thread): its share, the others' shares it took over, and B.
+    everyone = (1 << members) - 2  # the bits of members 1, 2, …
+    taken = 0
+    lo, hi = share_inputs(members, 0, n_in, width)
+    rows_to_columns(w1, wt, lo, hi)
+    if dropout is not None:
+        seed_generator(seed)
+    began = monotonic_ns() if members > 1 else 0
+    noted = 0  # the stalls that were last compared with the time since the epoch began
+    dissolve = False
     step = 0
     for start in range(0, n, batch_size):
         step += 1
@@ -1752,58 +1910,91 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
         ahead = order[stop : min(stop + batch_size, n)]
         if backup.size:
             copy_values(backup, params)
-        # A: the partial sums of z¹ over this member's blocks of inputs.
-        if role == 0:
-            prefetch_rows(y, rows)  # the targets arrive while A computes
+        if dissolve and taken != everyone:
+            for r in range(1, members):
+                if not taken & (1 << r) and take_over(flags, r, step):
+                    taken |= 1 << r
+                    if step == 1:
+                        r_lo, r_hi = share_inputs(members, r, n_in, width)
+                        rows_to_columns(w1, wt, r_lo, r_hi)
+        # A: the partial sums of z¹ over this member's blocks of inputs, and those taken over.
+        prefetch_rows(y, rows)  # the targets arrive while A computes
         threaded = threads_from is not None and m * wt.size >= threads_from
         if threads_from is not None and threaded:  # (pruned while compiling without threads)
             weighted_input_columns_threaded(wt, x, rows, parts)
         else:
-            for c in range(c0, c1):
-                b_lo, b_hi = block_bounds(n_in, c, width)
-                weighted_input_columns(wt, x, rows, parts[c], b_lo, b_hi)
-        if members > 1:
-            store_release(flags, LINE * (1 + role), step)
+            weighted_input_share(wt, x, rows, parts, members, 0)
+        for r in range(1, members):
+            if taken & (1 << r):
+                weighted_input_share(wt, x, rows, parts, members, r)
+        # B: once every member's A is done (a member that has not yet claimed this step after
+        # a stall or, at the first step, JOIN_NS is taken over and its A done here).
+        waited = 0
+        usual = usual_wait(waits)
+        for r in range(1, members):
+            if taken & (1 << r):
+                continue
+            spins, since = 0, 0
+            patience = JOIN_NS if step == 1 else usual + TAKE_NS
+            while load_acquire(flags, member_slot(r, A_DONE)) < step:
+                since = pause(spins, since, usual)
+                spins += 1
+                if (
+                    spins % 64 == 0 and since and monotonic_ns() - since > patience
+                    and take_over(flags, r, step)
+                ):  # fmt: skip
+                    taken |= 1 << r
+                    if step == 1:
+                        r_lo, r_hi = share_inputs(members, r, n_in, width)
+                        rows_to_columns(w1, wt, r_lo, r_hi)
+                    weighted_input_share(wt, x, rows, parts, members, r)
+                    break
+            waited += waited_since(since)
+        waits = note_wait(waits, waited, step)
+        if taken and not load_acquire(flags, LINE * TOOK_OVER):
+            store_release(flags, LINE * TOOK_OVER, step)
         delta1 = unit_view(dbuf, sizes, units, 1, m)
-        if role == 0:
-            # B: the rest of the step that every member needs, then what only member 0 does.
-            if members > 1:
-                wait_for(flags, LINE, members, step)
-            add_partial_sums(b1, parts, unit_view(zbuf, sizes, units, 1, m))
-            forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, None, 1, wide)
-            backpropagate_errors(params, model, y, rows, ws, None)
-            accumulate_bias_gradient(delta1, b1, -eta_over_m)
-            if members > 1:
-                store_release(flags, LINE * (1 + members), step)
-            after_first = own[:0]  # no rows of x to prefetch: layers 2 on read aˡ⁻¹
-            sgd_step(
-                params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, None,
-                after_first, 2, wide,
-            )  # fmt: skip
-        else:
-            wait_for(flags, LINE * (1 + members), 1, step)
-        # C: BP4 and the update of this member's rows of wᵀ, asking for the next rows' values.
+        add_partial_sums(b1, parts, unit_view(zbuf, sizes, units, 1, m))
+        forward_pass(params, model, x, rows, ws, threads_from, dropout, 2, None, 1, wide)
+        backpropagate_errors(params, model, y, rows, ws, None)
+        accumulate_bias_gradient(delta1, b1, -eta_over_m)
+        if taken != everyone:
+            store_release(flags, LINE * B_DONE, step)
+        after_first = own[:0]  # no rows of x to prefetch: layers 2 on read aˡ⁻¹
+        sgd_step(
+            params, model, x, rows, ws, eta_over_m, decay, shrink, threads_from, None,
+            after_first, 2, wide,
+        )  # fmt: skip
+        # C: BP4 and the update of this member's rows of wᵀ (and those taken over), asking
+        # for the next rows' values.
         if threads_from is not None and threaded:
             accumulate_weight_gradient_columns_threaded(
                 delta1, x, rows, wt, -eta_over_m, decay, shrink, ahead
             )
         else:
-            for c in range(c0, c1):
-                b_lo, b_hi = block_bounds(n_in, c, width)
-                if decay != 1 or shrink != 0:
-                    block = wt[b_lo:b_hi]
-                    regularise_weights(flat(block), decay, shrink)
-                accumulate_weight_gradient_columns(
-                    delta1, x, rows, wt, -eta_over_m, b_lo, b_hi, ahead
-                )
+            update_share(delta1, x, rows, wt, -eta_over_m, decay, shrink, ahead, members, 0)
+        for r in range(1, members):
+            if taken & (1 << r):
+                update_share(delta1, x, rows, wt, -eta_over_m, decay, shrink, ahead, members, r)
         if backup.size:
             columns_to_rows(wt, w1, lo, hi)
             if not all_finite(params):
                 failed, layer = step - 1, first_non_finite_layer(params, model)
                 copy_values(params, backup)
                 break
+        if taken != everyone and not dissolve:
+            total = waits[2]  # member 0's stalls and those the members report
+            for r in range(1, members):
+                total += load_acquire(flags, member_slot(r, STALLED))
+            if total > noted:
+                noted = total
+                dissolve = total > STALL_LEAST and STALL_PART * total > monotonic_ns() - began
     if failed < 0:
         columns_to_rows(wt, w1, lo, hi)
+        for r in range(1, members):
+            if taken & (1 << r):
+                r_lo, r_hi = share_inputs(members, r, n_in, width)
+                columns_to_rows(wt, w1, r_lo, r_hi)
     restore_fp_mode(mode)
     return failed, layer
 

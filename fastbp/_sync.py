@@ -13,7 +13,13 @@ an ``int64`` array, each on its own cache line, with these intrinsics:
 - ``compare_exchange(flags, i, expected, new)``: ``flags[i] = new`` if it holds ``expected``,
   atomically; whether it did;
 - ``spin_pause()``: a hint to the core that this thread is spinning on a flag (x86 ``pause``;
-  nothing elsewhere).
+  nothing elsewhere);
+- ``monotonic_ns()``: the monotonic clock, in nanoseconds (``clock_gettime``);
+- ``yield_thread()``: let another runnable thread have this CPU (``sched_yield``).
+
+The last two call the C library by name (the symbol is resolved when Numba loads the code,
+so it can be cached); on Windows, which has neither, the clock reads 0 and ``yield_thread``
+does nothing.
 
 Numba's cache checks only the source file of each cached kernel: after editing this module,
 clear the cache or touch ``_kernels.py`` (see ``_simd``).
@@ -21,11 +27,18 @@ clear the cache or touch ``_kernels.py`` (see ``_simd``).
 
 from __future__ import annotations
 
+import sys
+
 from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from ._fpmode import X86
+
+#: Whether the C library has ``clock_gettime`` and ``sched_yield`` (POSIX).
+POSIX = sys.platform != "win32"
+#: ``CLOCK_MONOTONIC``'s number (macOS numbers its clocks differently from Linux).
+_CLOCK_MONOTONIC = 6 if sys.platform == "darwin" else 1
 
 
 def _slot(context, builder, arrty, arr, i):
@@ -87,6 +100,41 @@ def spin_pause(typingctx):
                 builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause"
             )
             builder.call(fn, [])
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+def _call_c(builder, name, ret, args, values):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, args), name)
+    return builder.call(fn, values)
+
+
+@intrinsic
+def monotonic_ns(typingctx):
+    """The monotonic clock in nanoseconds (``clock_gettime(CLOCK_MONOTONIC)``); 0 on Windows."""
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        if not POSIX:
+            return ir.Constant(i64, 0)
+        ts = cgutils.alloca_once(builder, ir.LiteralStructType([i64, i64]))  # struct timespec
+        i32 = ir.IntType(32)
+        _call_c(builder, "clock_gettime", i32, [i32, ts.type], [i32(_CLOCK_MONOTONIC), ts])
+        seconds = builder.load(cgutils.gep_inbounds(builder, ts, 0, 0))
+        nanoseconds = builder.load(cgutils.gep_inbounds(builder, ts, 0, 1))
+        return builder.add(builder.mul(seconds, i64(1_000_000_000)), nanoseconds)
+
+    return types.int64(), codegen
+
+
+@intrinsic
+def yield_thread(typingctx):
+    """Give this CPU to another runnable thread, if there is one (``sched_yield``)."""
+
+    def codegen(context, builder, sig, args):
+        if POSIX:
+            _call_c(builder, "sched_yield", ir.IntType(32), [], [])
         return context.get_dummy_value()
 
     return types.none(), codegen

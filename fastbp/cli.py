@@ -532,7 +532,7 @@ def _numba_cache_dir() -> str:
 def _info(args: argparse.Namespace) -> int:
     import numba
 
-    from . import datasets
+    from . import _threads, datasets
     from .network import Network
 
     Network([1, 1]).predict(np.zeros((1, 1)))  # starts Numba's threading layer
@@ -561,7 +561,7 @@ def _info(args: argparse.Namespace) -> int:
         ("SciPy", scipy),
         ("platform", f"{platform.platform()}, {os.cpu_count()} CPUs"),
         ("threading layer", layer),
-        ("Numba threads", f"{numba.get_num_threads()} (of {numba.config.NUMBA_NUM_THREADS})"),
+        ("threads", _threads.describe()),
         ("Numba cache", _numba_cache_dir()),
         ("CUDA", _cuda_status()),
         ("MNIST data dir", f"{directory} ({'files found' if found else 'files not found'})"),

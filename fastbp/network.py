@@ -14,16 +14,18 @@ from __future__ import annotations
 import importlib.util
 import numbers
 import os
+import signal
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from . import _kernels, files
+from . import _kernels, _threads, files
 from ._checks import (
     _all_finite,
     _as_float_array,
@@ -33,7 +35,6 @@ from ._checks import (
     _check_rate,
     _check_sizes,
     _check_threads,
-    _numba_threads,
 )
 from ._fpmode import subnormals_flushed
 from .costs import COSTS
@@ -183,21 +184,50 @@ def _cuda_kernels() -> Any:
     return _cuda
 
 
-def _train_in_team(team: int, args: tuple) -> None:
+def _train_in_team(team: int, args: tuple) -> int:
     """Run ``_kernels.train_epoch_columns(*args)`` on ``team`` threads at once: this one and
     ``team − 1`` started for the epoch (the kernel releases the GIL). Starting a thread costs
-    tens of microseconds, once per epoch; the members meet through ``args``' counters."""
-    others = [
-        threading.Thread(target=_kernels.train_epoch_columns, args=args, daemon=True)
-        for _ in range(team - 1)
-    ]
-    for thread in others:
-        thread.start()
-    try:
+    tens of microseconds, once per epoch; the members meet through ``args``' counters.
+    Returns the nanoseconds the members waited for a CPU (Linux; 0 elsewhere).
+
+    Ctrl-C is held back until every member has ended (``_interrupts_deferred``): a member
+    left running would go on writing the weights after ``fit`` had rolled them back."""
+    waits = [0] * team
+
+    def member(i: int) -> None:
+        before = _threads.thread_cpu_wait_ns()
         _kernels.train_epoch_columns(*args)
-    finally:
+        waits[i] = _threads.thread_cpu_wait_ns() - before
+
+    others = [threading.Thread(target=member, args=(i,), daemon=True) for i in range(1, team)]
+    with _interrupts_deferred():
+        for thread in others:
+            thread.start()
+        member(0)
         for thread in others:
             thread.join()
+    return sum(waits)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back until the block has ended, then act on it as the handler
+    that was set would have (``KeyboardInterrupt`` by default). Python acts on signals only in
+    the main thread, so elsewhere there is nothing to hold back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            if callable(previous):
+                previous(signal.SIGINT, received[0])
+            elif previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 class Network:
@@ -594,7 +624,7 @@ class Network:
         if _kernels.uses_columns(self.sizes, self._extras):
             wt = _kernels.column_buffers(self.sizes, 0, self.dtype)[0]
             _kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
-        with _numba_threads(self.threads), subnormals_flushed():
+        with _threads.threads(self.threads), subnormals_flushed():
             _kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
         if not finite.all() and not _all_finite(X):
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
@@ -810,7 +840,7 @@ class Network:
         per_slice = -(-n // (n_slices * block)) * block
         slices = np.minimum(np.arange(n_slices + 1, dtype=np.int64) * per_slice, n)
         grads = np.empty((n_slices, self.params.size), dtype=self.dtype)
-        with _numba_threads(self.threads):
+        with _threads.threads(self.threads):
             _kernels.batch_gradient(self.params, self._model, X, Y, slices, grads, self._extras)
         total = grads[0].copy()
         for g in grads[1:]:
@@ -1035,16 +1065,19 @@ class Network:
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
-            Threads for this call (by default the network's ``threads``). A network whose
-            first layer has rows of 64 inputs or more and most of its multiply-adds
-            (``_kernels.TEAM_MIN_FIRST_SHARE``), under ``_kernels.TEAM_MAX_WORK`` per
-            mini-batch, trains an epoch of 256 mini-batches or more on a team of threads
-            that stays together for the whole epoch (``_kernels.team_size``,
-            ``train_epoch_columns``). Otherwise a mini-batch's
-            larger matrix products (from ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are
-            shared out over Numba's threads, and smaller ones stay on one thread, which is
-            faster there. The result is bitwise the same whatever the thread count. On
-            ``device="cuda"`` the GPU's threads are used instead (and ``dropout`` is refused).
+            Most threads for this call (by default the network's ``threads``; None: the
+            CPUs this process may use, or ``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS`` if set;
+            see ``fastbp._threads``). A network whose first layer has rows of 64 inputs or
+            more and most of its multiply-adds (``_kernels.TEAM_MIN_FIRST_SHARE``) trains an
+            epoch of ``_kernels.TEAM_MIN_EPOCH_WORK`` multiply-adds or more on a team of
+            threads that stays together for the whole epoch (``_kernels.team_size``,
+            ``train_epoch_columns``). Otherwise a mini-batch's larger matrix products (from
+            ``_kernels.PARALLEL_MIN_WORK`` multiply-adds) are shared out over Numba's
+            threads, and smaller ones stay on one thread, which is faster there. While
+            other processes keep the CPUs busy, epochs run on one thread (a team that
+            stalls finishes its epoch on one). The result is bitwise the same whatever the
+            thread count. On ``device="cuda"`` the GPU's threads are used instead (and
+            ``dropout`` is refused).
 
         Returns
         -------
@@ -1209,26 +1242,38 @@ class Network:
             # None, not 0, for no dropout and for no threads: the compiler then leaves those
             # branches out (each costs compile time, not run time).
             p = dropout if dropout > 0 else None
-            with _numba_threads(threads) as n_threads, subnormals_flushed():
-                threads_from = _kernels.threading_threshold(self.sizes, batch_size, n_threads)
+            n_threads = _threads.threads_for(threads)
+            threads_from = _kernels.threading_threshold(self.sizes, batch_size, n_threads)
+            args = (self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
+                    p, mask_seed, ws)  # fmt: skip
+            team = 1
+            if not general and columns is not None and not backup.size:
+                # (a replay is bitwise the same on one thread)
+                team = _kernels.team_size(self.sizes, n, batch_size, n_threads, self._extras)
+            if team > 1:
+                flags = columns[2]
+                flags[:] = 0
+                start = time.perf_counter_ns()
+                with subnormals_flushed():
+                    waited = _train_in_team(
+                        team, (team, *args, None, columns, backup.ravel(), wide)
+                    )
+                took_over = bool(flags[_kernels.LINE * _kernels.TOOK_OVER])
+                _threads.record_team(took_over, waited, time.perf_counter_ns() - start)
+                return 0, -1, -1
+            watch = threads_from is not None  # Numba's threads: did they wait for CPUs?
+            with _threads.threads(n_threads, watch=watch), subnormals_flushed():
                 if general:
                     return _kernels.train_epoch_general(
                         self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
                         p, mask_seed, ws, grad, state, OPTIMIZERS[name], hyper, clip, t0,
                         threads_from, backup.ravel(), state_backup, self._extras,
                     )  # fmt: skip
-                args = (self.params, self._model, X, Y, order, batch_size, eta, l2, l1_over_n,
-                        p, mask_seed, ws)  # fmt: skip
                 if columns is None:
                     failed, layer = _kernels.train_epoch(
                         *args, threads_from, backup.ravel(), self._extras
                     )
                     return 0, failed, layer
-                team = _kernels.team_size(self.sizes, n, batch_size, n_threads, self._extras)
-                if team > 1 and not backup.size:  # a replay is bitwise the same on one thread
-                    columns[2][:] = 0  # the team's counters
-                    _train_in_team(team, (team, *args, None, columns, backup.ravel(), wide))
-                    return 0, -1, -1
                 failed, layer = _kernels.train_epoch_columns(
                     1, *args, threads_from, columns, backup.ravel(), wide
                 )

@@ -276,7 +276,7 @@ def test_info(capsys):
     assert status == 0
     assert f"fastbp:          {fastbp.__version__}" in out
     assert np.__version__ in out and numba.__version__ in out
-    assert "threading layer:" in out and "Numba threads:" in out
+    assert "threading layer:" in out and "threads:" in out
     assert "Numba cache:" in out
     assert str(data_dir()) in out
     assert "CUDA:" in out

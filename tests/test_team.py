@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from functools import partial
+
 import numba
 import numpy as np
 import pytest
 
-from fastbp import Network, _kernels
+from fastbp import Network, _kernels, _threads
 from fastbp.network import _train_in_team
 
 two_threads = pytest.mark.skipif(
@@ -41,9 +44,12 @@ def test_a_team_of_two_trains_the_weights_one_thread_does(sizes, options, dtype,
 
     def train_in_team(team, args):
         teams.append(team)
-        _train_in_team(team, args)
+        return _train_in_team(team, args)
 
     monkeypatch.setattr("fastbp.network._train_in_team", train_in_team)
+    monkeypatch.setattr(_kernels, "TEAM_MIN_EPOCH_WORK", 0)  # small networks, to be quick
+    # Every epoch a team, even if a busy machine makes one stall (it then trains alone).
+    monkeypatch.setattr(_threads.Contention, "active", lambda self: False)
     nets = {}
     for threads in (1, 2):
         net = Network(sizes, seed=7, dtype=dtype, threads=threads, **extra)
@@ -72,8 +78,9 @@ def _team_epoch(net, X, y, columns, threads, batch_size=10):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
     # Members run one after the other (on one thread): the first must not wait for a second
-    # that can only start after it ends. It gives up waiting, trains alone, and the second
-    # finds the team closed (flags[0] = -1) and does nothing. On two threads the team forms.
+    # that can only start after it ends. It waits JOIN_NS, takes the second's share over and
+    # trains alone; the second finds its first step claimed and does nothing. On two
+    # threads the team forms.
     X, y = _data(203, 64, 10)
     reference = Network([64, 30, 10], seed=1, threads=1)
     team = Network([64, 30, 10], seed=1)
@@ -84,12 +91,53 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
     assert team.params.tobytes() == reference.params.tobytes()
     steps = -(-203 // 10)
     line = _kernels.LINE
+    member = partial(_kernels.member_slot.py_func, 1)
+    assert flags[line * _kernels.ARRIVED] == 2
     if threads == 1:
-        assert flags[0] == -1  # closed: one member trained alone
-        assert not flags[line:].any()  # alone: it never signals, nor waits
+        assert flags[line * _kernels.TOOK_OVER] == 1  # at the first step
+        assert flags[member(_kernels.CLAIMED)] == _kernels.TAKEN
+        assert flags[member(_kernels.A_DONE)] == flags[member(_kernels.C_DONE)] == 0
+        assert flags[line * _kernels.B_DONE] == 0  # alone: it never signals
     else:
-        assert flags[0] == 2
-        assert flags[line] == flags[2 * line] == flags[3 * line] == steps
+        assert flags[line * _kernels.TOOK_OVER] == 0
+        assert flags[member(_kernels.CLAIMED)] == steps
+        assert flags[member(_kernels.A_DONE)] == flags[member(_kernels.C_DONE)] == steps
+        assert flags[line * _kernels.B_DONE] == steps
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 1,
+    reason="needs Linux's per-thread CPU affinity",
+)
+@two_threads
+def test_a_team_that_stalls_is_taken_over_and_trains_one_threads_weights(monkeypatch):
+    # Both members on one CPU (the threads a thread starts inherit its affinity): each meeting
+    # waits for the other to get the CPU, a stall; member 0 takes over the other's share and
+    # finishes the epoch alone, with the weights of one thread, and fastbp then trains on one
+    # thread for a while.
+    monkeypatch.setattr(_threads, "CONTENTION", _threads.Contention())
+    X, y = _data(3000, 784, 10, dtype=np.float32)
+    reference = Network([784, 30, 10], seed=3, threads=1)
+    reference.fit(X, y, epochs=1, batch_size=10, lr=0.5, seed=4)
+    took_over = []
+
+    def train_in_team(team, args):
+        waited = _train_in_team(team, args)
+        took_over.append(int(args[14][2][_kernels.LINE * _kernels.TOOK_OVER]))
+        return waited
+
+    monkeypatch.setattr("fastbp.network._train_in_team", train_in_team)
+    net = Network([784, 30, 10], seed=3, threads=2)
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        net.fit(X, y, epochs=1, batch_size=10, lr=0.5, seed=4)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert len(took_over) == 1 and took_over[0] > 0
+    assert net.params.tobytes() == reference.params.tobytes()
+    assert _threads.CONTENTION.active()  # the next epochs: one thread
+    assert _threads.threads_for(2) == 1
 
 
 def test_team_size_is_one_where_a_team_cannot_help():
@@ -99,14 +147,15 @@ def test_team_size_is_one_where_a_team_cannot_help():
     assert _kernels.team_size([784, 100, 10], n, 10, 3, None) == 2  # blocks evenly
     assert _kernels.team_size([784, 30, 10], n, 10, 1, None) == 1  # one thread
     assert _kernels.team_size([30, 100, 10], n, 10, 2, None) == 1  # narrow rows
-    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2  # 2.4M multiply-adds
-    assert _kernels.team_size([784, 100, 10], n, 100, 2, None) == 1  # 7.8M: Numba's threads
+    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2
+    assert _kernels.team_size([784, 1000, 10], n, 100, 2, None) == 2
     assert _kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
     assert _kernels.team_size([784, 30, 30, 30, 30, 10], n, 10, 2, None) == 2  # 89% in layer 1
     assert _kernels.team_size([784, 30, 300, 10], n, 10, 2, None) == 1  # 66%: member 0's share
-    steps = _kernels.TEAM_MIN_STEPS
-    assert _kernels.team_size([784, 30, 10], 10 * steps - 9, 10, 2, None) == 2
-    assert _kernels.team_size([784, 30, 10], 10 * steps - 10, 10, 2, None) == 1
+    per_sample = 784 * 30 + 30 * 10
+    enough = -(-_kernels.TEAM_MIN_EPOCH_WORK // per_sample)
+    assert _kernels.team_size([784, 30, 10], enough, 10, 2, None) == 2
+    assert _kernels.team_size([784, 30, 10], enough - 1, 10, 2, None) == 1
 
 
 @two_threads
