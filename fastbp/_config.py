@@ -63,6 +63,16 @@ def kernel(*, parallel: bool = False, allocates: bool = False, inline: bool = Fa
     has a ``prange`` loop (whose scheduler uses the runtime), keeps it. Without the runtime a
     kernel cannot return a view, so the small kernels that make views are ``inline``: Numba
     inlines them into their callers.
+
+    ``inline`` is also for the same bits whether a kernel was compiled or loaded from the
+    cache. A kernel called (not inlined) from another one is compiled twice: into its own
+    library, and into its caller's as a weak copy that LLVM optimises again, where fast-math
+    may reassociate and fuse it differently (``add_regularisation_gradient`` computed
+    ``g + λw`` with one rounding in one copy and two in the other). Which copy a call runs is
+    decided by the process's linker: a process that compiles the caller has the callee's own
+    library, compiled first, and runs it; a process that loads the caller from the cache has
+    only the caller's copy. An inlined kernel exists only inside its callers, once each.
+    ``tests/test_cache_bits.py`` trains each path compiled and cached and compares the bits.
     """
     runtime = {"_nrt": parallel or allocates} if _NRT_OPTION else {}
     return numba.njit(

@@ -745,7 +745,9 @@ def drop_out(a, da, p):
             df[i] *= scale
 
 
-@kernel()
+# ``inline``: the batch-norm kernels have one compiled copy per caller, the same whether it
+# was compiled or loaded from the cache (see ``_config.kernel``).
+@kernel(inline=True)
 def batch_norm_forward(z, gamma, beta, h, inv, mean, var, mode):
     """Batch normalisation of a layer's weighted input, in place: ``z ← γ ẑ + β``.
 
@@ -783,7 +785,7 @@ def batch_norm_forward(z, gamma, beta, h, inv, mean, var, mode):
             z[k, j] = gamma[j] * hk + beta[j]
 
 
-@kernel()
+@kernel(inline=True)
 def batch_norm_backward(delta, h, inv, gamma, sums):
     """From ``δ`` with respect to ``y = γ ẑ + β`` to ``δ`` with respect to ``z``, in place.
 
@@ -2003,8 +2005,11 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
 
 SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3
 
+# ``inline``: one compiled copy in ``train_epoch_general``, the same whether it was compiled
+# or loaded from the cache (see ``_config.kernel``).
 
-@kernel()
+
+@kernel(inline=True)
 def add_regularisation_gradient(params, model, grad, l2, l1):
     """Add the penalties' gradient to the weights' part of ``grad``: ``+ l2·w + l1·sgn(w)``
     (``l2 = λ/n``, ``l1 = λ₁/n``; biases are not regularised)."""
@@ -2020,7 +2025,7 @@ def add_regularisation_gradient(params, model, grad, l2, l1):
             gf[i] += l2 * v + (l1 if v > zero else (-l1 if v < zero else zero))
 
 
-@kernel()
+@kernel(inline=True)
 def clip_gradient(grad, max_norm, max_value):
     """Clip a mini-batch's gradient: each component to ``[−max_value, max_value]``, then the
     whole vector to global norm ``max_norm`` (``g ← g · max_norm/‖g‖`` when ``‖g‖`` is larger;
@@ -2040,7 +2045,7 @@ def clip_gradient(grad, max_norm, max_value):
                 grad[i] *= scale
 
 
-@kernel()
+@kernel(inline=True)
 def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
     """One step of the optimiser on the flat buffers, ``grad`` being the mean gradient ``g``.
 
