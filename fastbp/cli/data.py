@@ -1,0 +1,87 @@
+"""``--data``: the bundled mini MNIST, full MNIST, or an ``.npz`` archive; its options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _images(X: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim == 3:
+        X = X.reshape(X.shape[0], -1)
+    if X.ndim != 2:
+        raise ValueError(f"{name}: expected images of shape (n, 784) or (n, 28, 28), got {X.shape}")
+    if np.issubdtype(X.dtype, np.integer):
+        return np.ascontiguousarray(X, dtype=dtype) / dtype.type(255)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _load_npz(path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--data {path}: no such file (expected 'mini', 'mnist' or the path of an .npz "
+            "archive with X_train, y_train, X_test, y_test)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"--data {path}: not a readable .npz archive ({exc})") from None
+    data = {}
+    for part in ("train", "val", "test"):
+        x, y = f"X_{part}", f"y_{part}"
+        if (x in arrays) != (y in arrays):
+            raise ValueError(f"--data {path}: {x} and {y} must come together")
+        if x in arrays:
+            data[part] = (_images(arrays[x], f"{path}: {x}", dtype), arrays[y])
+    if "train" not in data or "test" not in data:
+        raise ValueError(
+            f"--data {path}: expected arrays X_train, y_train, X_test, y_test "
+            f"(and optionally X_val, y_val), found {sorted(arrays)}"
+        )
+    return data
+
+
+def _load_data(args: argparse.Namespace, dtype: Any) -> tuple[str, dict[str, Any]]:
+    """``(description, {"train": (X, y), "val": ..., "test": ...})`` for ``--data``."""
+    from ..datasets import load_mini_mnist, load_mnist
+
+    dtype = np.dtype(dtype)
+    if args.data == "mini":
+        train, test = load_mini_mnist(dtype=dtype)
+        return "bundled mini MNIST", {"train": train, "val": test, "test": test}
+    if args.data == "mnist":
+        train, val, test = load_mnist(
+            args.data_dir, split="book", dtype=dtype, download=getattr(args, "download", False)
+        )
+        return "MNIST (the book's split)", {"train": train, "val": val, "test": test}
+    path = Path(args.data).expanduser()
+    data = _load_npz(path, dtype)
+    data.setdefault("val", data["test"])
+    return str(path), data
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        default="mini",
+        metavar="{mini,mnist,PATH}",
+        help="'mini': the bundled mini MNIST (default); 'mnist': full MNIST, the book's split; "
+        "PATH: an .npz with X_train, y_train, X_test, y_test (optionally X_val, y_val)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="directory of the MNIST files for --data mnist (default: $FASTBP_DATA, else "
+        "the per-user cache)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="with --data mnist: download missing files from public mirrors into that directory "
+        "(SHA-256 checked)",
+    )

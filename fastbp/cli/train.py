@@ -1,0 +1,164 @@
+"""``fastbp train``: a network trained and reported one line per epoch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from .. import __version__
+from .common import CommandError
+from .data import _load_data
+from .plots import _figure, plot_history
+
+#: ``fastbp train``'s option for each parameter of ``Network``/``fit`` that an error may name.
+_OPTIONS = {
+    "sizes": "--sizes", "activation": "--activation", "output": "--output", "cost": "--cost",
+    "init": "--init", "dtype": "--dtype", "threads": "--threads", "lr": "--eta",
+    "device": "--device",
+    "epochs": "--epochs", "batch_size": "--batch-size", "lmbda": "--lmbda", "l1": "--l1",
+    "dropout": "--dropout", "optimizer": "--optimizer", "momentum": "--momentum",
+    "clip_norm": "--clip-norm", "clip_value": "--clip-value", "schedule": "--schedule",
+    "early_stopping": "--early-stopping", "X": "the training images", "y": "the training labels",
+    "validation_data": "the validation data",
+}  # fmt: skip
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated layer sizes such as 784,30,10, got {text!r}"
+        ) from None
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two layer sizes, got {text!r}")
+    return sizes
+
+
+def _epoch_line(history: dict[str, list], i: int, n_train: int, n_val: int) -> str:
+    seconds = history["seconds"][i]
+    parts = [f"Epoch {history['epoch'][i]}:"]
+    if "train_cost" in history:
+        parts.append(f"train cost {history['train_cost'][i]:.4f} |")
+    if "val_cost" in history:
+        correct = history["val_correct"][i]
+        parts.append(
+            f"val cost {history['val_cost'][i]:.4f}, {correct} / {n_val} ({correct / n_val:.2%}) |"
+        )
+    parts.append(f"{seconds:.3f} s, {n_train / seconds:,.0f} samples/s")
+    if "grad_norm_b" in history:
+        speeds = ", ".join(f"{v:.2g}" for v in history["grad_norm_b"][i])
+        parts.append(f"| ‖∂C/∂b‖ per layer {speeds}")
+    return " ".join(parts)
+
+
+def _progress(epochs: int) -> Any:
+    """A tqdm bar over the epochs when stderr is a terminal and tqdm is installed, else None."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        return _run_training(args)
+    except (ValueError, TypeError) as exc:  # name the option, not the parameter of fit
+        name, sep, rest = str(exc).partition(":")
+        option = _OPTIONS.get(name.split("[")[0]) if sep else None
+        if option is None:
+            raise
+        raise type(exc)(f"{option}{name[len(name.split('[')[0]) :]}:{rest}") from exc
+
+
+def _run_training(args: argparse.Namespace) -> int:
+    from ..network import Network
+
+    out = sys.stderr if args.json else sys.stdout
+    if args.plot:
+        _figure()  # a missing matplotlib fails now, not after the training
+    description, data = _load_data(args, args.dtype)
+    (X, y), (X_val, y_val) = data["train"], data["val"]
+    activation = args.activation.split(",") if "," in args.activation else args.activation
+    net = Network(
+        args.sizes,
+        activation=activation,
+        output=args.output,
+        cost=args.cost,
+        init=args.init,
+        seed=args.seed,
+        dtype=args.dtype,
+        threads=args.threads,
+        batch_norm=args.batch_norm,
+        residual=args.residual,
+    )
+    try:
+        net.to(args.device)
+    except RuntimeError as exc:  # no GPU or no numba-cuda: say what is missing, in one line
+        raise CommandError(f"--device {str(exc).partition(': ')[2]}") from exc
+    print(f"fastbp {__version__}: {net}", file=out)
+    print(f"{description}: {len(X)} training and {len(X_val)} validation images", file=out)
+
+    if args.pretrain and not args.resume:
+        for l, h in enumerate(net.pretrain(X, epochs=args.pretrain, seed=args.seed), start=1):
+            costs = ", ".join(f"{c:.4f}" for c in h["train_cost"])
+            print(f"pre-trained hidden layer {l}: reconstruction cost {costs}", file=out)
+    bar = _progress(args.epochs)
+    write = bar.write if bar is not None else print
+
+    def report(net: Network, epoch: int, history: dict[str, list]) -> None:
+        if not args.json:
+            write(_epoch_line(history, -1, len(X), len(X_val)))
+            sys.stdout.flush()
+        if bar is not None:
+            bar.set_postfix(val_accuracy=f"{history['val_accuracy'][-1]:.2%}", refresh=False)
+            bar.update(1)
+
+    start = time.perf_counter()
+    try:
+        history = net.fit(
+            X,
+            y,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.eta,
+            validation_data=(X_val, y_val),
+            lmbda=args.lmbda,
+            l1=args.l1,
+            dropout=args.dropout,
+            optimizer=args.optimizer,
+            momentum=args.momentum,
+            clip_norm=args.clip_norm,
+            clip_value=args.clip_value,
+            schedule=args.schedule,
+            early_stopping=args.early_stopping,
+            monitor_training=True,
+            monitor_gradients=args.monitor_gradients,
+            callback=report,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    total = time.perf_counter() - start
+    if args.json:
+        print(json.dumps(history, default=float))
+    print(f"total {total:.1f} s (the first epoch includes compilation)", file=out)
+    if data["test"] is not data["val"]:
+        X_test, y_test = data["test"]
+        print(f"test accuracy: {net.accuracy(X_test, y_test):.2%} ({len(X_test)} images)", file=out)
+    if args.save:
+        net.save(args.save)
+        print(f"saved the network to {args.save}", file=out)
+    if args.plot:
+        plot_history(history, args.plot, f"{net!r}\non {description}")
+        print(f"wrote the training curves to {args.plot}", file=out)
+    return 0
