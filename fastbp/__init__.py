@@ -4,14 +4,14 @@
 >>> net = Network([784, 30, 10], seed=1)
 
 The model and the names are those of Michael Nielsen's *Neural Networks and Deep Learning*;
-each equation of backpropagation is a Numba kernel in ``fastbp._kernels``.
+each equation of backpropagation is a Numba kernel in ``fastbp.kernels``.
 """
 
 from . import datasets, gates
-from .network import GradientWarning, Network, diagnose_gradients
+from ._version import __version__
+from .diagnostics import GradientWarning, diagnose_gradients
+from .network import Network
 from .perceptron import Perceptron, PerceptronResult
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GradientWarning",

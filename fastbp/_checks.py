@@ -133,3 +133,95 @@ def _all_finite(arr: np.ndarray) -> bool:
         if np.isfinite(np.sum(arr)):
             return True
     return bool(np.isfinite(arr).all())
+
+
+def _check_targets(y: Any, n: int, n_out: int, dtype: Any, name: str = "y") -> np.ndarray:
+    """Targets as ``(n, n_out)`` rows of ``dtype``: from integer class labels or from rows."""
+    arr = _asarray(y, name)
+    if arr.ndim == 1 and n_out > 1:
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(
+                f"{name}: expected integer class labels in [0, {n_out}) or rows of width "
+                f"{n_out}, got a 1-D array of dtype {arr.dtype}"
+            )
+        labels = _check_labels(arr, n_out, name)
+        if labels.shape[0] != n:
+            raise ValueError(
+                f"{name}: expected {n} labels, one per sample of X, got {labels.shape[0]}"
+            )
+        targets = np.zeros((n, n_out), dtype=dtype)
+        targets[np.arange(n), labels] = 1
+        return targets
+    out = _as_float_array(arr, name, dtype)
+    if out.ndim == 1:
+        out = out.reshape(-1, 1)
+    if out.ndim != 2 or out.shape[1] != n_out:
+        raise ValueError(
+            f"{name}: expected targets of shape (n_samples, {n_out}) or integer class "
+            f"labels, got shape {out.shape}"
+        )
+    if out.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} rows, one per sample of X, got {out.shape[0]}")
+    return out
+
+
+def _check_labels(y: Any, n_out: int, name: str = "y") -> np.ndarray:
+    """Integer class labels of a network with ``n_out`` outputs, as an int64 array."""
+    arr = np.asarray(y)
+    n_classes = max(n_out, 2)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D array of class labels, got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+    if arr.min() < 0 or arr.max() >= n_classes:
+        raise ValueError(
+            f"{name}: expected class labels in [0, {n_classes}), "
+            f"got values from {arr.min()} to {arr.max()}"
+        )
+    return arr.astype(np.int64)
+
+
+def _check_class_labels(y: Any, n: int, n_out: int, dtype: Any, name: str = "y") -> np.ndarray:
+    """Class labels from integer labels or from one-hot (or score) rows."""
+    arr = _asarray(y, name)
+    if arr.ndim == 2:
+        rows = _check_targets(arr, n, n_out, dtype, name)
+        return rows.argmax(axis=1) if n_out > 1 else (rows[:, 0] > 0.5).astype(np.int64)
+    labels = _check_labels(arr, n_out, name)
+    if labels.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} labels, one per sample of X, got {labels.shape[0]}")
+    return labels
+
+
+def _unpack_pairs(data: Any, n_in: int, name: str) -> tuple[Any, Any]:
+    """``(X, Y)`` from a pair of arrays or from the book's list of ``(x, y)`` pairs.
+
+    A tuple ``(X, Y)`` whose ``X`` is an ndarray is a pair of arrays (its shape is checked
+    later); anything else is read as a sequence of ``(x, y)`` samples.
+    """
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
+        return data
+    try:
+        pairs = list(data)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected a pair of arrays (X, y) or a list of (x, y) pairs, "
+            f"got {type(data).__name__}"
+        ) from None
+    if not pairs:
+        raise ValueError(f"{name}: expected at least one sample, got none")
+    if not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
+        raise TypeError(f"{name}: expected a pair of arrays (X, y) or a list of (x, y) pairs")
+    xs = [_asarray(x, name).reshape(-1) for x, _ in pairs]
+    if len({x.shape for x in xs}) != 1:
+        raise ValueError(f"{name}: every x must have {n_in} values")
+    ys = [_asarray(y, name) for _, y in pairs]
+    if all(y.ndim == 0 for y in ys):
+        Y = np.stack(ys)
+        if not np.issubdtype(Y.dtype, np.integer):
+            raise TypeError(f"{name}: expected integer class labels, got dtype {Y.dtype}")
+    else:
+        if len({y.size for y in ys}) != 1:
+            raise ValueError(f"{name}: every y must have the same number of values")
+        Y = np.stack([y.reshape(-1) for y in ys])
+    return np.stack(xs), Y

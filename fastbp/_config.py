@@ -16,6 +16,8 @@ import os
 
 import numba
 
+from . import _cache
+
 
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
@@ -29,6 +31,8 @@ def _flag(name: str, default: bool) -> bool:
 
 
 CACHE: bool = _flag("FASTBP_CACHE", True)
+if CACHE:
+    _cache.install()  # before any kernel is compiled: see fastbp._cache
 
 #: LLVM fast-math flags: reassociation lets the dot products and axpys vectorise; the flags that
 #: assume no NaN or infinity ("nnan", "ninf") are left out on purpose.

@@ -12,9 +12,7 @@ allocates. Each lane is computed by the same operations in the same order whatev
 position, so results do not depend on where a chunk starts. On a CPU without AVX-512 LLVM
 splits each vector into narrower ones: slower, same results.
 
-Numba's cache checks only the source file of each cached kernel: after editing this module,
-clear the cache (``NUMBA_CACHE_DIR``, or the ``__pycache__`` folders) or touch ``_kernels.py``,
-or the kernels keep the old code.
+Editing this module invalidates every cached kernel (``fastbp._cache``).
 """
 
 from __future__ import annotations

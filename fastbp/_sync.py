@@ -1,6 +1,6 @@
 """Atomic operations on an ``int64`` array, for threads that work together inside one kernel.
 
-A *team* epoch (``_kernels.train_epoch_columns``) keeps its threads inside one compiled call for
+A *team* epoch (``kernels.train_epoch_columns``) keeps its threads inside one compiled call for
 the whole epoch and has them wait for each other at two points of each mini-batch's step,
 instead of starting a parallel region for every layer of every step (each start costs
 microseconds, more than a batch of 10 takes to compute). They coordinate through counters in
@@ -21,8 +21,7 @@ The last two call the C library by name (the symbol is resolved when Numba loads
 so it can be cached); on Windows, which has neither, the clock reads 0 and ``yield_thread``
 does nothing.
 
-Numba's cache checks only the source file of each cached kernel: after editing this module,
-clear the cache or touch ``_kernels.py`` (see ``_simd``).
+Editing this module invalidates every cached kernel (``fastbp._cache``).
 """
 
 from __future__ import annotations

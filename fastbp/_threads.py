@@ -8,7 +8,7 @@ a container's CPU quota), unless the user chose a number (``NUMBA_NUM_THREADS`` 
 thread that loses its CPU for a scheduler time slice (milliseconds) holds up the others at
 every meeting, so that two threads can take many times as long as one. fastbp watches for it:
 
-- a team epoch (``_kernels.train_epoch_columns``) that stalls is taken over by one of its
+- a team epoch (``kernels.train_epoch_columns``) that stalls is taken over by one of its
   threads, which finishes it alone; if its threads waited for a CPU meanwhile (Linux's
   ``/proc/thread-self/schedstat``), that is contention (``record_team``);
 - for Numba's threads, ``threads`` measures how long this process's threads waited for a CPU

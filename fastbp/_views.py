@@ -9,8 +9,7 @@ buffer's memory and keep it alive as a slice does. Numba's alias analysis is tol
 aliases its buffer: without that, in a ``parallel=True`` kernel, a write through a view that
 is not read again looked like a write to a dead temporary and was removed.
 
-Numba's cache checks only the source file of each cached kernel: after editing this module,
-clear the cache (``NUMBA_CACHE_DIR``, or the ``__pycache__`` folders) or touch ``_kernels.py``.
+Editing this module invalidates every cached kernel (``fastbp._cache``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ As in ``network2.py`` of Nielsen's *Neural Networks and Deep Learning*, each cos
 class of static methods. ``fn`` is the cost of one sample, ``a`` and ``y`` its output and target
 (vectors, columns, or rows of a batch: the sum runs over the last axis); ``delta`` is the
 output error ``δᴸ`` that starts backpropagation. The compiled training code computes the same
-``δᴸ`` (``fastbp._kernels.output_error``, chosen by ``code``); these NumPy versions serve
+``δᴸ`` (``fastbp.kernels.output_error``, chosen by ``code``); these NumPy versions serve
 monitoring, reports and anyone reading along with the book. Logarithms are clipped, so a
 saturated output gives a large finite cost, never ``inf`` or NaN.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _kernels
+from . import kernels
 
 #: Outputs are clipped to ``[EPS, 1 − EPS]`` inside logarithms.
 EPS = 1e-12
@@ -27,7 +27,7 @@ class QuadraticCost:
     """``C = ½‖y − a‖²``; ``δᴸ = (a − y) ⊙ σ'(zᴸ)`` for a sigmoid output."""
 
     name = "quadratic"
-    code = _kernels.QUADRATIC
+    code = kernels.QUADRATIC
 
     @staticmethod
     def fn(a: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -44,7 +44,7 @@ class CrossEntropyCost:
     """``C = −Σⱼ [yⱼ ln aⱼ + (1 − yⱼ) ln(1 − aⱼ)]`` with sigmoid outputs; ``δᴸ = a − y``."""
 
     name = "cross_entropy"
-    code = _kernels.CROSS_ENTROPY
+    code = kernels.CROSS_ENTROPY
 
     @staticmethod
     def fn(a: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ class LogLikelihoodCost:
     """``C = −ln a_y`` (``−Σⱼ yⱼ ln aⱼ`` for one-hot ``y``) with softmax outputs; ``δᴸ = a − y``."""
 
     name = "log_likelihood"
-    code = _kernels.LOG_LIKELIHOOD
+    code = kernels.LOG_LIKELIHOOD
 
     @staticmethod
     def fn(a: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ from typing import Literal, overload
 import numpy as np
 import numpy.typing as npt
 
-from .files import _write_atomically
+from ._storage import write_atomically
 
 __all__ = [
     "MNIST_FILES",
@@ -379,7 +379,7 @@ def download_mnist(
                 attempts.append(f"{url}: wrong SHA-256 {_sha256(data)}")
                 continue
             directory.mkdir(parents=True, exist_ok=True)
-            _write_atomically(target, data)
+            write_atomically(target, data)
             break
         else:
             raise OSError(

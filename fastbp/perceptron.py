@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
+from . import kernels
 from ._checks import _as_float_array, _asarray, _check_positive_int, _check_rate
 
 
@@ -96,7 +96,7 @@ class Perceptron:
 
     def __call__(self, X: Any) -> np.ndarray:
         """Outputs (0 or 1, as int64) for each row of ``X`` (or for one input vector)."""
-        return _kernels.perceptron_output(self.weights, self.bias, self._inputs(X))
+        return kernels.perceptron_output(self.weights, self.bias, self._inputs(X))
 
     predict = __call__
 
@@ -131,7 +131,7 @@ class Perceptron:
         best = (self.weights.copy(), self.bias, int(np.sum(self(X) != labels)))
         errors: list[int] = []
         for _ in range(max_epochs):
-            self.bias, n_errors = _kernels.perceptron_epoch(self.weights, self.bias, X, labels, eta)
+            self.bias, n_errors = kernels.perceptron_epoch(self.weights, self.bias, X, labels, eta)
             errors.append(int(n_errors))
             if n_errors == 0:
                 return PerceptronResult(True, len(errors), errors, 0)

@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from fastbp import Network, files
+from fastbp import Network, _storage, files
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def write_model(path, header, params):
 
 def header_of(net):
     return {
-        "format": files.FORMAT, "format_version": files.FORMAT_VERSION, "fastbp_version": "x",
+        "format": _storage.FORMAT, "format_version": _storage.FORMAT_VERSION, "fastbp_version": "x",
         "sizes": list(net.sizes), "activations": list(net.activations), "cost": net.cost.name,
         "alpha": net.alpha, "dtype": net.dtype.name,
         "sha256": hashlib.sha256(net.params.tobytes() + net._bn_stats.tobytes()).hexdigest(),
@@ -113,7 +113,7 @@ def test_not_a_model_file(tmp_path):
 
 def test_pickled_object_arrays_are_never_loaded(tmp_path):
     path = tmp_path / "pickle.npz"
-    np.savez(path, header=np.array([{"format": files.FORMAT}], dtype=object), params=np.zeros(3))
+    np.savez(path, header=np.array([{"format": _storage.FORMAT}], dtype=object), params=np.zeros(3))
     with pytest.raises(ValueError, match="not a valid fastbp model file"):
         Network.load(path)
 

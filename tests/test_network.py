@@ -13,7 +13,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from fastbp import Network, _kernels
+from fastbp import Network, kernels
 from fastbp.network import ACTIVATIONS
 
 from . import naive
@@ -283,16 +283,16 @@ def test_threaded_products_equal_single_threaded_bitwise(dtype, n_in):
         out = w.copy()
         step = w.dtype.type(-0.1)
         if threaded:
-            _kernels.weighted_input(w, b, x, rows, z)
-            _kernels.weighted_input_narrow(w, b, x, rows, z_narrow, scratch)
-            _kernels.accumulate_weight_gradient(delta, x, rows, out, step, coef)
-            _kernels.activate(z_in, a, da, _kernels.SIGMOID, w.dtype.type(0))
+            kernels.weighted_input(w, b, x, rows, z)
+            kernels.weighted_input_narrow(w, b, x, rows, z_narrow, scratch)
+            kernels.accumulate_weight_gradient(delta, x, rows, out, step, coef)
+            kernels.activate(z_in, a, da, kernels.SIGMOID, w.dtype.type(0))
         else:
-            _kernels.weighted_input_serial(w, b, x, rows, z)
-            _kernels.weighted_input_narrow_serial(w, b, x, rows, z_narrow, scratch)
+            kernels.weighted_input_serial(w, b, x, rows, z)
+            kernels.weighted_input_narrow_serial(w, b, x, rows, z_narrow, scratch)
             ahead = rng.permutation(40)[:13]  # prefetched rows: a hint, no result changes
-            _kernels.accumulate_weight_gradient_serial(delta, x, rows, out, step, coef, ahead)
-            _kernels.activate_serial(z_in, a, da, _kernels.SIGMOID, w.dtype.type(0))
+            kernels.accumulate_weight_gradient_serial(delta, x, rows, out, step, coef, ahead)
+            kernels.activate_serial(z_in, a, da, kernels.SIGMOID, w.dtype.type(0))
         results.append((z, out, z_narrow, a, da))
     for single, threaded in zip(results[0], results[1], strict=True):
         assert single.tobytes() == threaded.tobytes()
@@ -317,20 +317,20 @@ def test_layer_one_in_columns_matches_reference(dtype, n_in, n_out):
     x = rng.random((40, n_in)).astype(dtype)
     delta = rng.standard_normal((13, n_out)).astype(dtype)
     rows = rng.permutation(40)[:13]
-    wt, parts, _ = _kernels.column_buffers([n_in, n_out], 13, dtype)
+    wt, parts, _ = kernels.column_buffers([n_in, n_out], 13, dtype)
     assert wt.ctypes.data % 64 == 0 and wt.shape[1] % (64 // wt.itemsize) == 0  # vectors
     assert wt.shape[1] - n_out < 64 // wt.itemsize  # padded by less than one vector
-    _kernels.rows_to_columns(w, wt, 0, n_in)
+    kernels.rows_to_columns(w, wt, 0, n_in)
     z = np.empty((13, n_out), dtype=dtype)
     width = 64 // wt.itemsize
-    for c in range(_kernels.COLUMN_BLOCKS):
-        lo, hi = _kernels.block_bounds(n_in, c, width)
-        _kernels.weighted_input_columns(wt, x, rows, parts[c], lo, hi)
-    _kernels.add_partial_sums(b, parts, z)
+    for c in range(kernels.COLUMN_BLOCKS):
+        lo, hi = kernels.block_bounds(n_in, c, width)
+        kernels.weighted_input_columns(wt, x, rows, parts[c], lo, hi)
+    kernels.add_partial_sums(b, parts, z)
     x64, w64 = x[rows].astype(np.float64), w.astype(np.float64)
     assert_close(z, x64 @ w64.T + b, dtype)
     whole = np.empty((13, wt.shape[1]), dtype=dtype)
-    _kernels.weighted_input_columns(wt, x, rows, whole, 0, n_in)  # one block: other rounding
+    kernels.weighted_input_columns(wt, x, rows, whole, 0, n_in)  # one block: other rounding
     assert_close(whole[:, :n_out], x64 @ w64.T, dtype)
 
     eta = w.dtype.type(-0.1)
@@ -338,12 +338,12 @@ def test_layer_one_in_columns_matches_reference(dtype, n_in, n_out):
     for cuts, ahead in ([(0, n_in)], rows[:0]), ([(0, 16), (16, n_in)], rng.permutation(40)):
         out = wt.copy()
         for lo, hi in cuts:
-            _kernels.accumulate_weight_gradient_columns(delta, x, rows, out, eta, lo, hi, ahead)
+            kernels.accumulate_weight_gradient_columns(delta, x, rows, out, eta, lo, hi, ahead)
         updated.append(out)
     assert updated[0].tobytes() == updated[1].tobytes()
     assert not updated[0][:, n_out:].any()
     back = np.empty_like(w)
-    _kernels.columns_to_rows(updated[0], back, 0, n_in)
+    kernels.columns_to_rows(updated[0], back, 0, n_in)
     assert_close(back, w64 - 0.1 * delta.T.astype(np.float64) @ x64, dtype)
 
 
@@ -358,25 +358,25 @@ def test_layer_one_in_columns_on_threads_equals_one_thread_bitwise(dtype):
     x = rng.random((60, n_in)).astype(dtype)
     delta = rng.standard_normal((m, n_out)).astype(dtype)
     rows = rng.permutation(60)[:m]
-    wt, parts, _ = _kernels.column_buffers([n_in, n_out], m, dtype)
-    _kernels.rows_to_columns(w, wt, 0, n_in)
+    wt, parts, _ = kernels.column_buffers([n_in, n_out], m, dtype)
+    kernels.rows_to_columns(w, wt, 0, n_in)
     width = 64 // wt.itemsize
     single, threaded = np.zeros_like(parts), np.zeros_like(parts)
-    for c in range(_kernels.COLUMN_BLOCKS):
-        lo, hi = _kernels.block_bounds(n_in, c, width)
-        _kernels.weighted_input_columns(wt, x, rows, single[c], lo, hi)
-    _kernels.weighted_input_columns_threaded(wt, x, rows, threaded)
+    for c in range(kernels.COLUMN_BLOCKS):
+        lo, hi = kernels.block_bounds(n_in, c, width)
+        kernels.weighted_input_columns(wt, x, rows, single[c], lo, hi)
+    kernels.weighted_input_columns_threaded(wt, x, rows, threaded)
     assert single.tobytes() == threaded.tobytes()
     assert single.any()
 
     eta, decay, shrink = (w.dtype.type(v) for v in (-0.1, 0.99, 0.001))
     one_thread, on_threads = wt.copy(), wt.copy()
-    for c in range(_kernels.COLUMN_BLOCKS):
-        lo, hi = _kernels.block_bounds(n_in, c, width)
+    for c in range(kernels.COLUMN_BLOCKS):
+        lo, hi = kernels.block_bounds(n_in, c, width)
         block = one_thread[lo:hi]
-        _kernels.regularise_weights(block.reshape(block.size), decay, shrink)
-        _kernels.accumulate_weight_gradient_columns(delta, x, rows, one_thread, eta, lo, hi, rows)
-    _kernels.accumulate_weight_gradient_columns_threaded(
+        kernels.regularise_weights(block.reshape(block.size), decay, shrink)
+        kernels.accumulate_weight_gradient_columns(delta, x, rows, one_thread, eta, lo, hi, rows)
+    kernels.accumulate_weight_gradient_columns_threaded(
         delta, x, rows, on_threads, eta, decay, shrink, rows[:0]
     )
     assert one_thread.tobytes() == on_threads.tobytes()
@@ -395,7 +395,7 @@ def test_layer_one_in_columns_on_threads_equals_one_thread_bitwise(dtype):
 def test_an_epoch_with_layer_one_in_columns_matches_reference_sgd(dtype, sizes, options):
     """Networks whose first layer has rows of at least ``NARROW`` inputs train layer 1 in
     columns (``uses_columns``): the epoch is still the book's update rule, regularised too."""
-    assert _kernels.uses_columns(sizes, None)
+    assert kernels.uses_columns(sizes, None)
     activation = options.pop("activation", "sigmoid")
     rng = np.random.default_rng(3)
     net = Network(sizes, seed=3, dtype=dtype, activation=activation, output=activation)
@@ -591,7 +591,7 @@ def test_activations_are_stable_at_extreme_inputs(name, dtype):
     a, da = np.empty_like(z), np.empty_like(z)
     alpha = 0.3
     with np.errstate(all="raise"):
-        _kernels.activate_serial(z, a, da, ACTIVATIONS[name], dtype(alpha))
+        kernels.activate_serial(z, a, da, ACTIVATIONS[name].code, dtype(alpha))
     assert a.dtype == dtype and np.isfinite(a).all() and np.isfinite(da).all()
     z64 = z.astype(np.float64)
     want_a = naive.activation(name, z64, alpha)
@@ -606,22 +606,22 @@ def test_vectorised_sigmoid_matches_the_scalar_formula(dtype):
     the last place, subnormal results included; NaN stays NaN, ±∞ give 0 and 1."""
     z = np.concatenate([np.linspace(-800, 800, 20_001), [-103.9, -745.0, -88.5]]).astype(dtype)
     a, da = np.empty_like(z), np.empty_like(z)
-    _kernels.activate_serial(z[None], a[None], da[None], _kernels.SIGMOID, dtype(0))
-    want = np.array([_kernels.sigmoid_and_prime.py_func(v) for v in z.astype(np.float64)])
+    kernels.activate_serial(z[None], a[None], da[None], kernels.SIGMOID, dtype(0))
+    want = np.array([kernels.sigmoid_and_prime.py_func(v) for v in z.astype(np.float64)])
     tiny = np.finfo(dtype).smallest_subnormal
     for got, ref in ((a, want[:, 0]), (da, want[:, 1])):
         ulps = np.abs(got - ref) / np.maximum(np.abs(ref) * np.finfo(dtype).eps, tiny)
         assert ulps.max() <= 4
     special = np.array([np.nan, np.inf, -np.inf], dtype)
     a, da = np.empty_like(special), np.empty_like(special)
-    _kernels.activate_serial(special[None], a[None], da[None], _kernels.SIGMOID, dtype(0))
+    kernels.activate_serial(special[None], a[None], da[None], kernels.SIGMOID, dtype(0))
     assert np.isnan(a[0]) and np.isnan(da[0]) and a[1:].tolist() == [1, 0] and da[1] == da[2] == 0
 
 
 def test_sigmoid_exact_values():
     z = np.array([[-1e4, 0.0, 1e4]], dtype=np.float32)
     a, da = np.empty_like(z), np.empty_like(z)
-    _kernels.activate_serial(z, a, da, _kernels.SIGMOID, np.float32(0))
+    kernels.activate_serial(z, a, da, kernels.SIGMOID, np.float32(0))
     assert a.tolist() == [[0.0, 0.5, 1.0]] and da[0, 1] == 0.25
 
 
@@ -629,7 +629,7 @@ def test_softmax_rows_sum_to_one_without_overflow():
     z = np.array([[1000.0, 1000.0, -1000.0]])
     a, da = np.empty_like(z), np.empty_like(z)
     with np.errstate(all="raise"):
-        _kernels.activate_serial(z, a, da, _kernels.SOFTMAX, 0.0)
+        kernels.activate_serial(z, a, da, kernels.SOFTMAX, 0.0)
     np.testing.assert_allclose(a, [[0.5, 0.5, 0.0]], atol=1e-300)
 
 
@@ -717,7 +717,7 @@ def test_feedforward_matches_the_equations_on_every_row(dtype, sizes, hidden, ou
     net = Network(
         sizes, activation=hidden, output=output, init="scaled", alpha=0.2, seed=3, dtype=dtype
     )
-    n = 2 * _kernels.FEEDFORWARD_ROWS + 13
+    n = 2 * kernels.FEEDFORWARD_ROWS + 13
     X = np.random.default_rng(7).standard_normal((n, sizes[0])).astype(dtype)
     ref = naive.batch(
         net.weights, net.biases, X, np.zeros((n, sizes[-1])),
@@ -752,7 +752,7 @@ def test_argmax_rows_matches_numpy_with_ties_and_nan(dtype):
         out[::11, -1] = np.nan
         out[5] = -np.inf
         classes = np.full(out.shape[0], -1, dtype=np.int64)
-        _kernels.argmax_rows(out, classes)
+        kernels.argmax_rows(out, classes)
         np.testing.assert_array_equal(classes, out.argmax(axis=1))
 
 
@@ -814,7 +814,7 @@ def uncached_compile():
         """
         import json, re, sys
         import numpy as np
-        from fastbp import Network, _kernels as K
+        from fastbp import Network, kernels as K
         parallel = sys.argv[1:]
         # Rows of 64 inputs (layer 1 in columns), a hidden layer of narrow rows, 256
         # mini-batches of 10: a team of two, which needs no kernel for long rows after layer 1.
@@ -855,7 +855,7 @@ def uncached_compile():
                 where = None
                 for line in kernel.inspect_llvm(signature).splitlines():
                     if line.startswith("define"):
-                        found = re.search(r"_kernels\\d+([a-z_]+)", line)
+                        found = re.search(r"kernels\\d+([a-z_]+)", line)
                         where = found.group(1) if found else "Numba's " + line[:60]
                     allowed = where == "drop_out" or "float %arg.dropout to" in line
                     if "fpext float" in line and "double" in line and not allowed:

@@ -9,8 +9,8 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp import Network, _kernels, _threads
-from fastbp.network import _train_in_team
+from fastbp import Network, _threads, kernels
+from fastbp._epochs import train_in_team as _train_in_team
 
 two_threads = pytest.mark.skipif(
     numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has fewer than two threads here"
@@ -46,8 +46,8 @@ def test_a_team_of_two_trains_the_weights_one_thread_does(sizes, options, dtype,
         teams.append(team)
         return _train_in_team(team, args)
 
-    monkeypatch.setattr("fastbp.network._train_in_team", train_in_team)
-    monkeypatch.setattr(_kernels, "TEAM_MIN_EPOCH_WORK", 0)  # small networks, to be quick
+    monkeypatch.setattr("fastbp._epochs.train_in_team", train_in_team)
+    monkeypatch.setattr(kernels.team, "TEAM_MIN_EPOCH_WORK", 0)  # small networks, to be quick
     # Every epoch a team, even if a busy machine makes one stall (it then trains alone).
     monkeypatch.setattr(_threads.Contention, "active", lambda self: False)
     nets = {}
@@ -70,7 +70,7 @@ def _team_epoch(net, X, y, columns, threads, batch_size=10):
     )  # fmt: skip
     if threads == 1:  # the members one after the other
         for _ in range(2):
-            _kernels.train_epoch_columns(*args)
+            kernels.train_epoch_columns(*args)
     else:
         _train_in_team(2, args)
 
@@ -85,24 +85,24 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
     reference = Network([64, 30, 10], seed=1, threads=1)
     team = Network([64, 30, 10], seed=1)
     reference.fit(X, y, epochs=1, batch_size=10, lr=0.5, shuffle=False)
-    columns = _kernels.column_buffers(team.sizes, 10, team.dtype)
+    columns = kernels.column_buffers(team.sizes, 10, team.dtype)
     flags = columns[2]
     _team_epoch(team, X, y, columns, threads)
     assert team.params.tobytes() == reference.params.tobytes()
     steps = -(-203 // 10)
-    line = _kernels.LINE
-    member = partial(_kernels.member_slot.py_func, 1)
-    assert flags[line * _kernels.ARRIVED] == 2
+    line = kernels.LINE
+    member = partial(kernels.member_slot.py_func, 1)
+    assert flags[line * kernels.ARRIVED] == 2
     if threads == 1:
-        assert flags[line * _kernels.TOOK_OVER] == 1  # at the first step
-        assert flags[member(_kernels.CLAIMED)] == _kernels.TAKEN
-        assert flags[member(_kernels.A_DONE)] == flags[member(_kernels.C_DONE)] == 0
-        assert flags[line * _kernels.B_DONE] == 0  # alone: it never signals
+        assert flags[line * kernels.TOOK_OVER] == 1  # at the first step
+        assert flags[member(kernels.CLAIMED)] == kernels.TAKEN
+        assert flags[member(kernels.A_DONE)] == flags[member(kernels.C_DONE)] == 0
+        assert flags[line * kernels.B_DONE] == 0  # alone: it never signals
     else:
-        assert flags[line * _kernels.TOOK_OVER] == 0
-        assert flags[member(_kernels.CLAIMED)] == steps
-        assert flags[member(_kernels.A_DONE)] == flags[member(_kernels.C_DONE)] == steps
-        assert flags[line * _kernels.B_DONE] == steps
+        assert flags[line * kernels.TOOK_OVER] == 0
+        assert flags[member(kernels.CLAIMED)] == steps
+        assert flags[member(kernels.A_DONE)] == flags[member(kernels.C_DONE)] == steps
+        assert flags[line * kernels.B_DONE] == steps
 
 
 @pytest.mark.skipif(
@@ -123,10 +123,10 @@ def test_a_team_that_stalls_is_taken_over_and_trains_one_threads_weights(monkeyp
 
     def train_in_team(team, args):
         waited = _train_in_team(team, args)
-        took_over.append(int(args[14][2][_kernels.LINE * _kernels.TOOK_OVER]))
+        took_over.append(int(args[14][2][kernels.LINE * kernels.TOOK_OVER]))
         return waited
 
-    monkeypatch.setattr("fastbp.network._train_in_team", train_in_team)
+    monkeypatch.setattr("fastbp._epochs.train_in_team", train_in_team)
     net = Network([784, 30, 10], seed=3, threads=2)
     cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(cpus)})
@@ -142,20 +142,20 @@ def test_a_team_that_stalls_is_taken_over_and_trains_one_threads_weights(monkeyp
 
 def test_team_size_is_one_where_a_team_cannot_help():
     n = 50_000
-    assert _kernels.team_size([784, 30, 10], n, 10, 2, None) == 2
-    assert _kernels.team_size([784, 100, 10], n, 10, 8, None) == _kernels.COLUMN_BLOCKS
-    assert _kernels.team_size([784, 100, 10], n, 10, 3, None) == 2  # blocks evenly
-    assert _kernels.team_size([784, 30, 10], n, 10, 1, None) == 1  # one thread
-    assert _kernels.team_size([30, 100, 10], n, 10, 2, None) == 1  # narrow rows
-    assert _kernels.team_size([784, 30, 10], n, 100, 2, None) == 2
-    assert _kernels.team_size([784, 1000, 10], n, 100, 2, None) == 2
-    assert _kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
-    assert _kernels.team_size([784, 30, 30, 30, 30, 10], n, 10, 2, None) == 2  # 89% in layer 1
-    assert _kernels.team_size([784, 30, 300, 10], n, 10, 2, None) == 1  # 66%: member 0's share
+    assert kernels.team_size([784, 30, 10], n, 10, 2, None) == 2
+    assert kernels.team_size([784, 100, 10], n, 10, 8, None) == kernels.COLUMN_BLOCKS
+    assert kernels.team_size([784, 100, 10], n, 10, 3, None) == 2  # blocks evenly
+    assert kernels.team_size([784, 30, 10], n, 10, 1, None) == 1  # one thread
+    assert kernels.team_size([30, 100, 10], n, 10, 2, None) == 1  # narrow rows
+    assert kernels.team_size([784, 30, 10], n, 100, 2, None) == 2
+    assert kernels.team_size([784, 1000, 10], n, 100, 2, None) == 2
+    assert kernels.team_size([784, 30, 10], n, 10, 2, True) == 1  # residual, bn
+    assert kernels.team_size([784, 30, 30, 30, 30, 10], n, 10, 2, None) == 2  # 89% in layer 1
+    assert kernels.team_size([784, 30, 300, 10], n, 10, 2, None) == 1  # 66%: member 0's share
     per_sample = 784 * 30 + 30 * 10
-    enough = -(-_kernels.TEAM_MIN_EPOCH_WORK // per_sample)
-    assert _kernels.team_size([784, 30, 10], enough, 10, 2, None) == 2
-    assert _kernels.team_size([784, 30, 10], enough - 1, 10, 2, None) == 1
+    enough = -(-kernels.TEAM_MIN_EPOCH_WORK // per_sample)
+    assert kernels.team_size([784, 30, 10], enough, 10, 2, None) == 2
+    assert kernels.team_size([784, 30, 10], enough - 1, 10, 2, None) == 1
 
 
 @two_threads

@@ -13,9 +13,9 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp import Network, _kernels, _threads
+from fastbp import Network, _threads, kernels
+from fastbp._epochs import train_in_team as _train_in_team
 from fastbp.datasets import load_mini_mnist
-from fastbp.network import _train_in_team
 
 linux_affinity = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -117,7 +117,7 @@ def test_fit_trains_on_one_thread_while_the_machine_is_busy(monkeypatch):
         teams.append(team)
         return _train_in_team(team, args)
 
-    monkeypatch.setattr("fastbp.network._train_in_team", train_in_team)
+    monkeypatch.setattr("fastbp._epochs.train_in_team", train_in_team)
     (X, y), _ = load_mini_mnist()
     X, y = X[:3000], y[:3000]
     nets = [Network([784, 30, 10], seed=5, threads=2) for _ in range(2)]
@@ -156,4 +156,4 @@ def test_ctrl_c_during_a_team_epoch_leaves_no_thread_writing_the_weights(monkeyp
         time.sleep(0.05)  # a member still running would write the weights meanwhile
         assert net.params.tobytes() == after.tobytes()
         assert np.isfinite(after).all() and after.shape == before.shape
-    assert _kernels.team_size([784, 30, 10], X.shape[0], 10, 2, None) == 2
+    assert kernels.team_size([784, 30, 10], X.shape[0], 10, 2, None) == 2

@@ -5,29 +5,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastbp import Network, _kernels
+from fastbp import Network, kernels
 
 from . import naive
 from .test_network import assert_close, flat, numeric_gradient, pair_problem
 
-HYPER = np.array([0.5, 0.9, 0.99, 1e-8])  # μ, β₁, β₂, ε
+HYPER = np.array([0.5, 0.9, 0.99, 1e-8, 0.9])  # μ, β₁, β₂, ε, ρ
 
 
 def step(optimizer, params, grad, state, t=1, eta=0.1):
     params, state = params.copy(), state.copy()
-    _kernels.optimizer_step(params, grad, state, optimizer, eta, HYPER, t)
+    kernels.optimizer_step(params, grad, state, optimizer, eta, HYPER, t)
     return params, state
 
 
 def test_sgd_step_by_hand():
-    params, _ = step(_kernels.SGD, np.array([1.0, -2.0]), np.array([0.5, 1.0]), np.zeros((2, 2)))
+    params, _ = step(kernels.SGD, np.array([1.0, -2.0]), np.array([0.5, 1.0]), np.zeros((2, 2)))
     np.testing.assert_allclose(params, [1.0 - 0.05, -2.0 - 0.1], rtol=1e-15)
 
 
 def test_momentum_step_by_hand():
     # v = μv − ηg = 0.5·0.2 − 0.1·0.5 = 0.05 (first), 0.5·(−0.4) − 0.1·1 = −0.3 (second).
     state = np.array([[0.2, -0.4], [0.0, 0.0]])
-    params, state = step(_kernels.MOMENTUM, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
+    params, state = step(kernels.MOMENTUM, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
     np.testing.assert_allclose(state[0], [0.05, -0.3], rtol=1e-15)
     np.testing.assert_allclose(params, [1.05, -2.3], rtol=1e-15)
 
@@ -35,7 +35,7 @@ def test_momentum_step_by_hand():
 def test_nesterov_step_by_hand():
     # v' = 0.05 and −0.3 as above; θ ← θ − μv + (1 + μ)v' = 1 − 0.1 + 0.075, −2 + 0.2 − 0.45.
     state = np.array([[0.2, -0.4], [0.0, 0.0]])
-    params, state = step(_kernels.NESTEROV, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
+    params, state = step(kernels.NESTEROV, np.array([1.0, -2.0]), np.array([0.5, 1.0]), state)
     np.testing.assert_allclose(state[0], [0.05, -0.3], rtol=1e-15)
     np.testing.assert_allclose(params, [0.975, -2.25], rtol=1e-15)
 
@@ -43,31 +43,58 @@ def test_nesterov_step_by_hand():
 def test_adam_steps_by_hand():
     # Step 1 from zero state: m = 0.1g, s = 0.01g², m̂ = g, ŝ = g², so θ moves by η·sgn(g).
     params, state = step(
-        _kernels.ADAM, np.array([1.0, -2.0]), np.array([0.5, -4.0]), np.zeros((2, 2))
+        kernels.ADAM, np.array([1.0, -2.0]), np.array([0.5, -4.0]), np.zeros((2, 2))
     )
     np.testing.assert_allclose(state, [[0.05, -0.4], [0.0025, 0.16]], rtol=1e-12)
     np.testing.assert_allclose(params, [0.9, -1.9], rtol=1e-7)
     # Step 2 with g = (0.5, 0): m = (0.095, −0.36), s = (0.004975, 0.1584).
-    params, state = step(_kernels.ADAM, params, np.array([0.5, 0.0]), state, t=2)
+    params, state = step(kernels.ADAM, params, np.array([0.5, 0.0]), state, t=2)
     m_hat = np.array([0.095, -0.36]) / (1 - 0.9**2)
     s_hat = np.array([0.004975, 0.1584]) / (1 - 0.99**2)
     np.testing.assert_allclose(params, [0.9, -1.9] - 0.1 * m_hat / (np.sqrt(s_hat) + 1e-8))
 
 
+def test_rmsprop_steps_by_hand():
+    # s = ρs + (1 − ρ)g² = 0.9·0.1 + 0.1·0.25 = 0.115 and 0.9·0 + 0.1·16 = 1.6;
+    # θ ← θ − ηg/(√s + ε).
+    state = np.array([[0.1, 0.0], [7.0, 7.0]])  # state[1] is Adam's: left alone
+    grad = np.array([0.5, -4.0])
+    params, state = step(kernels.RMSPROP, np.array([1.0, -2.0]), grad, state)
+    np.testing.assert_allclose(state, [[0.115, 1.6], [7.0, 7.0]], rtol=1e-15)
+    want = np.array([1.0, -2.0]) - 0.1 * grad / (np.sqrt([0.115, 1.6]) + 1e-8)
+    np.testing.assert_allclose(params, want, rtol=1e-15)
+
+
+def test_rmsprop_matches_torch_optim_rmsprop():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    start = rng.standard_normal(7)
+    grads = rng.standard_normal((6, 7))
+    params, state = start.copy(), np.zeros((2, 7))
+    theta = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    optim = torch.optim.RMSprop([theta], lr=0.01, alpha=0.9, eps=1e-8)
+    for t, g in enumerate(grads, start=1):
+        kernels.optimizer_step(params, g, state, kernels.RMSPROP, 0.01, HYPER, t)
+        theta.grad = torch.tensor(g, dtype=torch.float64)
+        optim.step()
+    np.testing.assert_allclose(params, theta.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_clipping_by_norm_and_value():
     small = np.array([0.3, -0.4])  # norm 0.5
     g = small.copy()
-    _kernels.clip_gradient(g, 1.0, 0.0)
+    kernels.clip_gradient(g, 1.0, 0.0)
     assert g.tobytes() == small.tobytes()  # under the bound: untouched
     g = np.array([3.0, -4.0])  # norm 5 → scaled by 1/5 exactly
-    _kernels.clip_gradient(g, 1.0, 0.0)
+    kernels.clip_gradient(g, 1.0, 0.0)
     np.testing.assert_allclose(g, [0.6, -0.8], rtol=1e-15)
     g = np.array([3.0, -0.5, 0.1])
-    _kernels.clip_gradient(g, 0.0, 1.0)
+    kernels.clip_gradient(g, 0.0, 1.0)
     assert g.tolist() == [1.0, -0.5, 0.1]
 
 
-def reference_epoch(net, X, Y, batch_size, eta, optimizer, lmbda=0.0, mu=0.5, clip_norm=0.0):
+def reference_epoch(net, X, Y, batch_size, eta, optimizer, lmbda=0.0, mu=0.5, clip_norm=0.0,
+                    rho=0.9, eps=1e-8):  # fmt: skip
     """The general path written with NumPy: mean gradient + (λ/n)w, clipped, then the step."""
     ws = [np.array(w, dtype=np.float64) for w in net.weights]
     bs = [np.array(b, dtype=np.float64) for b in net.biases]
@@ -85,6 +112,10 @@ def reference_epoch(net, X, Y, batch_size, eta, optimizer, lmbda=0.0, mu=0.5, cl
             gw = [g * clip_norm / norm for g in gw]
             gb = [g * clip_norm / norm for g in gb]
         for p, v, g in zip(ws + bs, vw + vb, gw + gb, strict=True):
+            if optimizer == "rmsprop":  # v is the running mean of g²
+                v[...] = rho * v + (1 - rho) * g * g
+                p -= eta * g / (np.sqrt(v) + eps)
+                continue
             new = mu * v - eta * g
             if optimizer == "momentum":
                 p += new
@@ -94,13 +125,13 @@ def reference_epoch(net, X, Y, batch_size, eta, optimizer, lmbda=0.0, mu=0.5, cl
     return ws + bs
 
 
-@pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "rmsprop"])
 @pytest.mark.parametrize(("lmbda", "clip_norm"), [(0.0, None), (3.0, None), (0.0, 0.5)])
-def test_momentum_epoch_matches_reference(optimizer, lmbda, clip_norm):
+def test_an_optimizers_epoch_matches_the_reference(optimizer, lmbda, clip_norm):
     net, X, Y = pair_problem([5, 4, 3], "tanh", "softmax", "log_likelihood", 17, "float64", 5)
-    want = reference_epoch(net, X, Y, 4, 0.2, optimizer, lmbda, 0.5, clip_norm or 0.0)
+    want = reference_epoch(net, X, Y, 4, 0.2, optimizer, lmbda, 0.5, clip_norm or 0.0, 0.9)
     net.fit(X, Y, epochs=1, batch_size=4, lr=0.2, optimizer=optimizer, momentum=0.5,
-            lmbda=lmbda, clip_norm=clip_norm, shuffle=False)  # fmt: skip
+            lmbda=lmbda, clip_norm=clip_norm, shuffle=False, rho=0.9)  # fmt: skip
     for got, w in zip(net.weights + net.biases, want, strict=True):
         assert_close(got, w, "float64")
 
@@ -201,7 +232,7 @@ def test_regularised_gradient_matches_central_differences(lmbda, l1):
     net, X, Y = pair_problem([4, 5, 3], "elu", "sigmoid", "cross_entropy", 9, "float64", 4)
     grad = flat(*net.gradients(X, Y))
     n = len(X)
-    _kernels.add_regularisation_gradient(net.params, net._model, grad, lmbda / n, l1 / n)
+    kernels.add_regularisation_gradient(net.params, net._model, grad, lmbda / n, l1 / n)
     numeric = numeric_gradient(net, lambda: net.total_cost(X, Y, lmbda, l1))
     assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6
 

@@ -14,16 +14,16 @@ from .. import __version__
 
 
 def _numba_cache_dir() -> str:
-    from .. import _config, _kernels
+    from .. import _config, kernels
 
     if not _config.CACHE:
         return "off (FASTBP_CACHE=0)"
     try:  # where Numba's locator really puts fastbp's kernels
-        return str(_kernels.feedforward._cache._cache_path)
+        return str(kernels.feedforward._cache._cache_path)
     except AttributeError:
         import numba
 
-        return numba.config.CACHE_DIR or str(Path(_kernels.__file__).parent / "__pycache__")
+        return numba.config.CACHE_DIR or str(Path(kernels.__file__).parent / "__pycache__")
 
 
 def _info(args: argparse.Namespace) -> int:

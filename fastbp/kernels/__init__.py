@@ -1,0 +1,195 @@
+"""CPU kernels: the equations of backpropagation, each a compiled Numba function.
+
+Notation follows Nielsen, *Neural Networks and Deep Learning*, chapter 2. Layer ``l`` has
+weights ``w`` of shape ``(n_out, n_in)`` and biases ``b`` of shape ``(n_out,)``. A mini-batch
+is held as rows: ``a[k]`` is the activation of sample ``k``. Kernels that read the network's
+input take the data matrix ``x`` and ``rows``, the indices of the mini-batch's samples in it,
+so a shuffled epoch never copies the data.
+
+All parameters live in one flat buffer ``params``; layer ``l`` (1-based, ``l = 1 .. L-1``)
+occupies ``params[offsets[l - 1]:offsets[l]]``: its weights row by row, then its biases.
+Gradients use the same layout, so an update is one operation over the whole buffer.
+
+The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost,
+residual, bn, stats)``: the layer widths, the offsets above, the cumulative neuron counts of
+the work buffers, each layer's activation code and its ``alpha`` (index 0, the input layer,
+is unused), the cost code, for each layer whether it adds its input to its output (a residual
+connection, ``aˡ = f(zˡ) + aˡ⁻¹``) and whether it is batch-normalised, and the running mean
+and variance of the batch-normalised neurons (``stats``, 2 × neurons, updated in training).
+
+Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
+passes C-contiguous arrays of one floating dtype and scalars of that same dtype. They compute
+with subnormal numbers flushed to zero (``_fpmode``): the caller sets that mode on its thread,
+and each iteration of a parallel loop on its own.
+
+The kernels live in modules by concern: ``codes`` (activation, cost and optimiser codes),
+``views`` (views of the flat buffers, work buffers), ``activations``, ``weighted_input``
+(``z = w a + b``), ``columns`` (layer 1 from ``wᵀ``), ``regularisation`` (dropout, penalties,
+clipping), ``batch_norm``, ``forward``, ``backward`` (BP1–BP4), ``optimizers``, ``epochs``
+(whole epochs in one call), ``team`` (an epoch on a team of threads) and ``perceptron``. This
+package re-exports them all. Numba's cache is kept correct across them by
+``fastbp._cache``: editing any of these modules invalidates every cached kernel.
+"""
+
+from __future__ import annotations
+
+from .activations import (
+    activate,
+    activate_serial,
+    activation_and_derivative,
+    sigmoid_and_prime,
+    sigmoid_chunk,
+    softmax_rows,
+)
+from .backward import (
+    accumulate_bias_gradient,
+    accumulate_gradient,
+    accumulate_weight_gradient,
+    accumulate_weight_gradient_narrow,
+    accumulate_weight_gradient_pair,
+    accumulate_weight_gradient_quad,
+    accumulate_weight_gradient_rows4,
+    accumulate_weight_gradient_serial,
+    accumulate_weight_gradient_unit,
+    backpropagate_error,
+    backpropagate_errors,
+    backward_pass,
+    batch_gradient,
+    block_coefficients,
+    layer_weight_gradient,
+    output_error,
+    rows4_chunk,
+)
+from .batch_norm import (
+    batch_norm_backward,
+    batch_norm_forward,
+)
+from .codes import (
+    ADAM,
+    CROSS_ENTROPY,
+    ELU,
+    LEAKY_RELU,
+    LINEAR,
+    LOG_LIKELIHOOD,
+    MOMENTUM,
+    NESTEROV,
+    QUADRATIC,
+    RELU,
+    RMSPROP,
+    SGD,
+    SIGMOID,
+    SOFTMAX,
+    STEP,
+    TANH,
+)
+from .columns import (
+    COLUMN_BLOCKS,
+    accumulate_weight_gradient_columns,
+    accumulate_weight_gradient_columns_threaded,
+    add_partial_sums,
+    add_to,
+    block_bounds,
+    columns_to_rows,
+    combine_ten_pairs,
+    fma_ten_pairs,
+    narrow_after_first,
+    rows_to_columns,
+    ten_coefficients,
+    ten_rows,
+    uses_columns,
+    weighted_input_columns,
+    weighted_input_columns_threaded,
+)
+from .epochs import (
+    PARALLEL_MIN_WORK,
+    copy_values,
+    has_extras,
+    largest_work,
+    prefetch_rows,
+    sgd_step,
+    threading_threshold,
+    train_epoch,
+    train_epoch_general,
+)
+from .forward import (
+    FEEDFORWARD_ROWS,
+    add_projection,
+    argmax_rows,
+    feedforward,
+    forward_pass,
+    layer_activation,
+    layer_weighted_input,
+)
+from .optimizers import (
+    optimizer_step,
+)
+from .perceptron import (
+    perceptron_epoch,
+    perceptron_output,
+)
+from .regularisation import (
+    add_regularisation_gradient,
+    clip_gradient,
+    drop_out,
+    regularise_weights,
+    seed_generator,
+)
+from .team import (
+    A_DONE,
+    ARRIVED,
+    B_DONE,
+    C_DONE,
+    CLAIMED,
+    EAGER_SPINS,
+    JOIN_NS,
+    LINE,
+    SPIN_NS,
+    STALL_LEAST,
+    STALL_NS,
+    STALL_PART,
+    STALLED,
+    TAKE_NS,
+    TAKEN,
+    TEAM_COUNTERS,
+    TEAM_MIN_EPOCH_WORK,
+    TEAM_MIN_FIRST_SHARE,
+    TOOK_OVER,
+    UNKNOWN,
+    WAIT_WINDOW,
+    arrive,
+    column_buffers,
+    member_slot,
+    note_wait,
+    pause,
+    share_blocks,
+    share_inputs,
+    take_over,
+    team_size,
+    train_epoch_columns,
+    update_share,
+    usual_wait,
+    wait_until,
+    waited_since,
+    weighted_input_share,
+)
+from .views import (
+    all_finite,
+    first_non_finite_layer,
+    layer_views,
+    norm_views,
+    projection_view,
+    unit_view,
+    workspace,
+)
+from .weighted_input import (
+    BLOCK_ROWS,
+    NARROW,
+    quad_chunk,
+    transpose_into,
+    weighted_input,
+    weighted_input_chunks,
+    weighted_input_narrow,
+    weighted_input_narrow_serial,
+    weighted_input_quad,
+    weighted_input_serial,
+)

@@ -1,0 +1,468 @@
+"""The training loop every model shares, and the options that drive it.
+
+``Trainer`` runs epochs of mini-batch training for any model that follows ``Trainable``: the
+order of the samples and its random generator, scoring and history, the learning-rate schedule
+and early stopping, callbacks and progress lines, checkpoints and resuming, the guard against
+non-finite parameters (with the replay that names the mini-batch) and the roll-back on Ctrl-C.
+The model supplies what only it knows: its parameters and other state, how to run one
+compiled epoch over an order (``Trainable._epochs``) and how to score its outputs.
+
+``FitOptions`` holds every option of ``fit``, validated once. Its fields are the options that
+decide what a run computes, except those marked ``run=True`` in their metadata (how the run is
+carried out: its length, files, printing, threads). A checkpoint records the others
+(``FitOptions.fingerprint``), and resuming refuses a call whose options differ from them: a new
+option is covered by being a field, with nothing else to keep in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import _storage
+from ._checks import (
+    _all_finite,
+    _check_positive_int,
+    _check_rate,
+    _check_threads,
+)
+from .diagnostics import GradientWarning, record_gradient_norms
+from .registry import OPTIMIZERS
+
+
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_penalty(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a non-negative finite number, got {value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative finite number, got {value}")
+    return float(value)
+
+
+def _check_fraction(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a number in [0, 1), got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a number in [0, 1), got {value}")
+    return float(value)
+
+
+def _check_choice(value: Any, name: str, choices: Any) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def _check_seed(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a non-negative integer or None, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer or None, got {value}")
+    return int(value)
+
+
+def _check_betas(value: Any, name: str) -> tuple[float, float]:
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{name}: expected a pair (β₁, β₂) of numbers in [0, 1), got {value!r}")
+    return (_check_fraction(value[0], name), _check_fraction(value[1], name))
+
+
+def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    return lambda value, name: None if value is None else check(value, name)
+
+
+def _check_callback(value: Any, name: str) -> Any:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name}: expected a callable or None, got {value!r}")
+    return value
+
+
+def _check_path(value: Any, name: str) -> Any:
+    if value is not None and not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name}: expected a path or None, got {value!r}")
+    return value
+
+
+def _meta(check: Callable[[Any, str], Any], *, run: bool = False) -> dict[str, Any]:
+    """A field's metadata: its check, and whether it leaves what a run computes alone."""
+    return {"check": check, "run": run}
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Every option of ``fit``, validated (see ``Network.fit`` for each one's meaning).
+
+    Build it with ``FitOptions.validated(**options)``, which checks each value, converts it to
+    a plain Python value, and names the option in the error it raises (by the caller's
+    spelling of it: ``SGD``'s ``eta`` for ``lr``).
+    """
+
+    epochs: int = field(
+        default=None,
+        metadata=_meta(lambda v, n: _check_positive_int(v, n, allow_zero=True), run=True),
+    )
+    threads: int | None = field(default=None, metadata=_meta(_check_threads, run=True))
+    batch_size: int = field(default=None, metadata=_meta(_check_positive_int))
+    lr: float = field(default=None, metadata=_meta(_check_rate))
+    shuffle: bool = field(default=True, metadata=_meta(_check_bool))
+    seed: int | None = field(default=None, metadata=_meta(_check_seed))
+    lmbda: float = field(default=0.0, metadata=_meta(_check_penalty))
+    l1: float = field(default=0.0, metadata=_meta(_check_penalty))
+    dropout: float = field(default=0.0, metadata=_meta(_check_fraction))
+    optimizer: str = field(
+        default="sgd", metadata=_meta(lambda v, n: _check_choice(v, n, OPTIMIZERS))
+    )
+    momentum: float = field(default=0.9, metadata=_meta(_check_fraction))
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=_meta(_check_betas))
+    eps: float = field(default=1e-8, metadata=_meta(_check_rate))
+    rho: float = field(default=0.99, metadata=_meta(_check_fraction))
+    clip_norm: float | None = field(default=None, metadata=_meta(_optional(_check_rate)))
+    clip_value: float | None = field(default=None, metadata=_meta(_optional(_check_rate)))
+    monitor_training: bool = field(default=False, metadata=_meta(_check_bool))
+    monitor_gradients: bool = field(default=False, metadata=_meta(_check_bool))
+    callback: Callable[..., Any] | None = field(
+        default=None, metadata=_meta(_check_callback, run=True)
+    )
+    schedule: str = field(
+        default="constant", metadata=_meta(lambda v, n: _check_choice(v, n, ("constant", "halve")))
+    )
+    patience: int = field(default=10, metadata=_meta(_check_positive_int))
+    max_halvings: int = field(default=7, metadata=_meta(_check_positive_int))
+    early_stopping: int | None = field(default=None, metadata=_meta(_optional(_check_positive_int)))
+    checkpoint: str | os.PathLike[str] | None = field(
+        default=None, metadata=_meta(_check_path, run=True)
+    )
+    checkpoint_every: int = field(default=1, metadata=_meta(_check_positive_int, run=True))
+    resume: str | os.PathLike[str] | None = field(
+        default=None, metadata=_meta(_check_path, run=True)
+    )
+    verbose: bool = field(default=False, metadata=_meta(_check_bool, run=True))
+
+    @classmethod
+    def validated(cls, spelling: Mapping[str, str] | None = None, **options: Any) -> FitOptions:
+        """Options checked and converted, each error naming the option as ``spelling`` spells
+        it (by default, its field name)."""
+        spelling = spelling or {}
+        unknown = set(options) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unexpected option(s): {', '.join(sorted(unknown))}")
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = options.get(f.name, f.default)
+            values[f.name] = f.metadata["check"](value, spelling.get(f.name, f.name))
+        return cls(**values)
+
+    @property
+    def general(self) -> bool:
+        """Whether the step needs a gradient buffer (an optimiser other than SGD, or
+        clipping), rather than SGD fused into BP3/BP4."""
+        return self.optimizer != "sgd" or self.clip_norm is not None or self.clip_value is not None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options that decide what a run computes, as JSON values."""
+        return {
+            f.name: _json_value(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if not f.metadata.get("run")
+        }
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+class Trainable(Protocol):
+    """What ``Trainer`` needs of a model (``Network`` is one)."""
+
+    #: The flat parameter buffer the epochs train in place.
+    params: np.ndarray
+    dtype: np.dtype
+
+    def _training_state(self) -> dict[str, np.ndarray]:
+        """Arrays other than ``params`` that an epoch changes (rolled back with them, saved in
+        checkpoints), by name."""
+
+    def _epochs(self, X: np.ndarray, Y: np.ndarray, options: FitOptions) -> Any:
+        """An epoch runner for this fit: ``run(order, mask_seed, eta, l2, l1, state, steps,
+        backup, state_backup) -> (steps, failed, layer)``, ``outputs(X)`` and
+        ``probe_gradient(rows)``."""
+
+    def _score(self, out: np.ndarray, Y: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+        """The mean cost (without penalties) and the number of correct classes of outputs."""
+
+    def _penalty(self, lmbda: float, l1: float, n: int) -> float:
+        """The penalties' part of the cost over ``n`` samples."""
+
+    def _speeds(self, grad: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-layer gradient norms of a gradient laid out like ``params``."""
+
+    def _spec(self) -> dict[str, Any]:
+        """The model's architecture, as JSON, to match a checkpoint with its model."""
+
+
+@dataclass
+class ScoreSet:
+    """Data scored after every epoch: inputs, target rows and class labels."""
+
+    prefix: str
+    X: np.ndarray
+    Y: np.ndarray
+    labels: np.ndarray
+
+
+class Trainer:
+    """Trains ``model`` on ``(X, Y)`` with ``options``; ``run()`` returns the history.
+
+    ``X`` and ``Y`` are the model's validated arrays (``Y`` as target rows), ``scored`` the
+    data sets scored after each epoch, ``rng`` the generator of the order of the samples (and
+    of the dropout masks' seeds), ``x_name`` the name to blame for non-finite inputs and
+    ``lr_name`` for a rate the model's dtype cannot hold.
+    """
+
+    def __init__(
+        self, model: Trainable, X: np.ndarray, Y: np.ndarray, options: FitOptions,
+        scored: list[ScoreSet], rng: np.random.Generator, x_name: str = "X",
+        lr_name: str = "lr",
+    ) -> None:  # fmt: skip
+        self.model, self.X, self.Y, self.options = model, X, Y, options
+        self.scored, self.rng, self.x_name = scored, rng, x_name
+        dtype = model.dtype
+        n = X.shape[0]
+        with np.errstate(over="ignore"):  # the ValueError below, not numpy's cast warning
+            eta = dtype.type(options.lr)
+        if not np.isfinite(eta):
+            raise ValueError(
+                f"{lr_name}: {options.lr} overflows {dtype.name}; expected a smaller rate"
+            )
+        self.eta = eta
+        self.l2 = dtype.type(options.lmbda / n)
+        self.l1 = dtype.type(options.l1 / n)
+        self.history: dict[str, list] = {"epoch": [], "seconds": [], "lr": []}
+        for s in scored:
+            self.history.update({f"{s.prefix}_cost": [], f"{s.prefix}_accuracy": []})
+            self.history[f"{s.prefix}_correct"] = []
+        if options.monitor_gradients:
+            self.history.update(grad_norm_b=[], grad_norm_w=[])
+        self.best_accuracy, self.best_epoch, self.halvings = -1.0, -1, 0
+        self.best_params: np.ndarray | None = None
+        self.first_epoch = 0
+        self.fingerprint = {
+            "n": n, "scored": [s.prefix for s in scored], **options.fingerprint(),
+        }  # fmt: skip
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def _optimizer(self) -> tuple[str, np.ndarray, int] | None:
+        return getattr(self.model, "_optimizer", None)
+
+    def save_checkpoint(self, next_epoch: int) -> None:
+        optimizer = self._optimizer()
+        loop = {
+            "fingerprint": self.fingerprint, "next_epoch": next_epoch, "history": self.history,
+            "rng": self.rng.bit_generator.state, "eta": float(self.eta),
+            "best_accuracy": self.best_accuracy, "best_epoch": self.best_epoch,
+            "halvings": self.halvings,
+            "optimizer": None if optimizer is None else optimizer[0],
+            "steps": 0 if optimizer is None else int(optimizer[2]),
+        }  # fmt: skip
+        arrays = {"params": self.model.params, **self.model._training_state()}
+        if optimizer is not None:
+            arrays["optimizer_state"] = optimizer[1]
+        if self.best_params is not None:
+            arrays["best_params"] = self.best_params
+        _storage.save_checkpoint(self.options.checkpoint, self.model._spec(), loop, arrays)
+
+    def resume(self, path: str | os.PathLike[str]) -> None:
+        """Take up the run that wrote the checkpoint ``path`` (same model, data and options)."""
+        model = self.model
+        loop, arrays = _storage.load_checkpoint(path, model._spec(), model.params)
+        theirs = loop.get("fingerprint")
+        differ = _differences(theirs, self.fingerprint)
+        if differ:
+            raise ValueError(
+                f"resume: {path} was written by a fit call with other data or options "
+                f"({'; '.join(differ)})"
+            )
+        model.params[...] = arrays["params"]
+        for name, array in model._training_state().items():
+            if name in arrays:
+                array[...] = arrays[name]
+        if "optimizer_state" in arrays:
+            model._optimizer = (loop["optimizer"], arrays["optimizer_state"], loop["steps"])
+        self.rng.bit_generator.state = loop["rng"]
+        self.history = loop["history"]
+        self.first_epoch = loop["next_epoch"]
+        self.eta = model.dtype.type(loop["eta"])
+        self.best_accuracy, self.best_epoch = loop["best_accuracy"], loop["best_epoch"]
+        self.halvings = loop["halvings"]
+        self.best_params = arrays.get("best_params")
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self) -> dict[str, list]:
+        model, options, rng = self.model, self.options, self.rng
+        X, Y = self.X, self.Y
+        n = X.shape[0]
+        if options.resume is not None:
+            self.resume(options.resume)
+        general = options.general
+        if general:
+            optimizer = model._optimizer
+            if optimizer is None or optimizer[0] != options.optimizer:
+                slots = np.zeros((2, model.params.size), model.dtype)
+                model._optimizer = (options.optimizer, slots, 0)
+        epochs = model._epochs(X, Y, options)
+        state_arrays = model._training_state()
+        no_backup = np.empty((0, 0), dtype=model.dtype)
+        steps = model._optimizer[2] if general else 0
+        order = np.arange(n, dtype=np.int64)
+        history = self.history
+        probe = min(n, 1000)
+        for epoch in range(self.first_epoch, options.epochs):
+            rng_before = rng.bit_generator.state
+            if options.shuffle:
+                order = rng.permutation(n).astype(np.int64)
+            mask_seed = int(rng.integers(2**31)) if options.dropout > 0 else 0
+            last_good = model.params.copy()
+            last_good_state = {k: v.copy() for k, v in state_arrays.items()}
+            state = None
+            if general:
+                name, state, steps = model._optimizer
+                last_good_slots = state.copy()
+            steps_before = steps
+            start = time.perf_counter()
+            recorded = False
+            n_recorded = len(history["epoch"])
+            try:
+                steps, _, _ = epochs.run(
+                    order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
+                    no_backup,
+                )  # fmt: skip
+                seconds = time.perf_counter() - start
+                if not _all_finite(model.params):
+                    model.params[...] = last_good
+                    for k, v in state_arrays.items():
+                        v[...] = last_good_state[k]
+                    if general:
+                        state[...] = last_good_slots
+                    if not _all_finite(X):
+                        raise ValueError(
+                            f"{self.x_name}: contains NaN or infinity; expected finite values"
+                        )
+                    # Replay the epoch (same order, same masks) checking every step, to name
+                    # the mini-batch and keep the parameters from just before it.
+                    steps, failed, layer = epochs.run(
+                        order, mask_seed, self.eta, self.l2, self.l1, state, steps_before,
+                        np.empty_like(model.params),
+                        np.empty_like(state) if general else no_backup,
+                    )  # fmt: skip
+                    if general:
+                        model._optimizer = (name, state, int(steps))
+                    raise FloatingPointError(
+                        f"epoch {epoch}, mini-batch {failed}, layer {layer}: training produced "
+                        f"non-finite parameters (lr={options.lr} may be too large); the "
+                        "parameters are the last finite ones, from before that mini-batch"
+                    )
+                if general:
+                    model._optimizer = (name, state, int(steps))
+                history["epoch"].append(epoch)
+                history["seconds"].append(seconds)
+                history["lr"].append(float(self.eta))
+                for s in self.scored:
+                    cost, correct = model._score(epochs.outputs(s.X), s.Y, s.labels)
+                    cost += model._penalty(options.lmbda, options.l1, s.X.shape[0])
+                    history[f"{s.prefix}_cost"].append(cost)
+                    history[f"{s.prefix}_correct"].append(correct)
+                    history[f"{s.prefix}_accuracy"].append(correct / s.X.shape[0])
+                if options.monitor_gradients:
+                    norms = model._speeds(epochs.probe_gradient(probe) / probe)
+                    problem = record_gradient_norms(history, norms)
+                    if problem is not None:
+                        warnings.warn(f"epoch {epoch}: {problem}", GradientWarning, stacklevel=3)
+                recorded = True
+            except KeyboardInterrupt:
+                # An epoch is one compiled call, so Ctrl-C lands between calls. Leave the
+                # model consistent with the history: roll back an epoch not yet recorded.
+                if not recorded:
+                    model.params[...] = last_good
+                    for k, v in state_arrays.items():
+                        v[...] = last_good_state[k]
+                    if general:
+                        state[...] = last_good_slots
+                        model._optimizer = (name, state, steps_before)
+                    rng.bit_generator.state = rng_before
+                    for values in history.values():
+                        del values[n_recorded:]
+                if options.checkpoint is not None:
+                    self.save_checkpoint(epoch + recorded)
+                raise
+            if self.after_epoch(epoch):
+                break
+        if self.best_params is not None:
+            model.params[...] = self.best_params
+            history["best_epoch"] = [self.best_epoch]
+        return history
+
+    def after_epoch(self, epoch: int) -> bool:
+        """The callback, the progress line, the schedule, early stopping and the checkpoint
+        after epoch ``epoch``; returns whether training stops."""
+        options, history = self.options, self.history
+        validation = next((s for s in self.scored if s.prefix == "val"), None)
+        line = f"Epoch {epoch}"
+        if validation is not None:
+            line += f": {history['val_correct'][-1]} / {validation.X.shape[0]}"
+        else:
+            line += " complete"
+        if options.callback is not None:
+            options.callback(self.model, epoch, history)
+        if options.verbose:
+            print(line, flush=True)
+        stop = False
+        if validation is not None:
+            if history["val_accuracy"][-1] > self.best_accuracy:
+                self.best_accuracy, self.best_epoch = history["val_accuracy"][-1], epoch
+                if options.early_stopping is not None:
+                    self.best_params = self.model.params.copy()
+            stale = epoch - self.best_epoch
+            stop = options.early_stopping is not None and stale >= options.early_stopping
+            if options.schedule == "halve" and stale > 0 and stale % options.patience == 0:
+                self.halvings += 1
+                self.eta = self.model.dtype.type(self.eta / 2)
+                stop = stop or self.halvings == options.max_halvings
+        every = options.checkpoint_every
+        if options.checkpoint is not None and ((epoch + 1) % every == 0 or stop):
+            self.save_checkpoint(epoch + 1)
+        return stop
+
+
+#: The options a checkpoint of format 1 recorded (it was resumed on those alone).
+_FORMAT_1_OPTIONS = (
+    "n", "batch_size", "lr", "optimizer", "lmbda", "l1", "dropout", "shuffle", "seed", "scored",
+)  # fmt: skip
+
+
+def _differences(theirs: Any, mine: dict[str, Any]) -> list[str]:
+    """What differs between a checkpoint's fingerprint and this call's, in words."""
+    if not isinstance(theirs, dict):
+        return ["the checkpoint records none"]
+    keys = mine if set(theirs) != set(_FORMAT_1_OPTIONS) else _FORMAT_1_OPTIONS
+    return [
+        f"{key}={theirs.get(key)!r} there, {mine[key]!r} here"
+        for key in keys
+        if theirs.get(key) != mine[key]
+    ]
