@@ -53,11 +53,11 @@ def cuda_module() -> Any:
     return _cuda
 
 
-def hyper_parameters(options: FitOptions, dtype: np.dtype) -> np.ndarray:
-    """The optimisers' hyper-parameters as the kernels read them:
-    ``(μ, β₁, β₂, ε, ρ)`` (``kernels.optimizer_step``)."""
+def hyper_parameters(options: FitOptions, dtype: np.dtype) -> kernels.Hyper:
+    """The optimisers' hyper-parameters as the kernels read them (``kernels.Hyper``)."""
     beta1, beta2 = options.betas
-    return np.array([options.momentum, beta1, beta2, options.eps, options.rho], dtype=dtype)
+    values = (options.momentum, beta1, beta2, options.eps, options.rho)
+    return kernels.Hyper(*(dtype.type(v) for v in values))
 
 
 def clip_limits(options: FitOptions, dtype: np.dtype) -> np.ndarray:
@@ -79,7 +79,7 @@ class CpuEpochs:
         # Layer 1 in columns (``kernels.uses_columns``): its buffers, for the whole fit.
         self.columns = None
         if not self.general and kernels.uses_columns(net.sizes, net._extras):
-            self.columns = kernels.column_buffers(net.sizes, self.ws[4].size, net.dtype)
+            self.columns = kernels.column_buffers(net.sizes, self.ws.own.size, net.dtype)
             self.wide = None if kernels.narrow_after_first(net.sizes) else True
         if self.general:
             self.grad = np.empty_like(net.params)
@@ -148,7 +148,8 @@ class GpuEpochs:
                                    options.general)  # fmt: skip
         self.general = options.general
         self.code = OPTIMIZERS[options.optimizer].code
-        self.hyper = hyper_parameters(options, net.dtype)
+        # The GPU's kernels read them from an array, in the order of ``kernels.Hyper``.
+        self.hyper = np.array(hyper_parameters(options, net.dtype), dtype=net.dtype)
         self.clip = clip_limits(options, net.dtype)
 
     def run(

@@ -189,7 +189,7 @@ class Network:
         self._bn_stats = np.zeros((2, int(layout.units[-1])), dtype=self.dtype)
         self._bn_stats[1] = 1
         acts = [-1, *(ACTIVATIONS[name].code for name in self.activations)]
-        self._model = (
+        self._model = kernels.Model(
             np.array(self.sizes, dtype=np.int64),
             layout.offsets,
             layout.units,

@@ -10,7 +10,7 @@ from fastbp import Network, kernels
 from . import naive
 from .test_network import assert_close, flat, numeric_gradient, pair_problem
 
-HYPER = np.array([0.5, 0.9, 0.99, 1e-8, 0.9])  # μ, β₁, β₂, ε, ρ
+HYPER = kernels.Hyper(momentum=0.5, beta1=0.9, beta2=0.99, eps=1e-8, rho=0.9)
 
 
 def step(optimizer, params, grad, state, t=1, eta=0.1):

@@ -10,12 +10,11 @@ All parameters live in one flat buffer ``params``; layer ``l`` (1-based, ``l = 1
 occupies ``params[offsets[l - 1]:offsets[l]]``: its weights row by row, then its biases.
 Gradients use the same layout, so an update is one operation over the whole buffer.
 
-The passes over all layers take ``model = (sizes, offsets, units, acts, alphas, cost,
-residual, bn, stats)``: the layer widths, the offsets above, the cumulative neuron counts of
-the work buffers, each layer's activation code and its ``alpha`` (index 0, the input layer,
-is unused), the cost code, for each layer whether it adds its input to its output (a residual
-connection, ``aˡ = f(zˡ) + aˡ⁻¹``) and whether it is batch-normalised, and the running mean
-and variance of the batch-normalised neurons (``stats``, 2 × neurons, updated in training).
+The passes over all layers take ``model``, a ``views.Model`` (the layer widths, the offsets
+above, each layer's activation, residual connection and batch normalisation, the cost), and
+``ws``, a ``views.Workspace`` of preallocated buffers; the optimisers take their
+hyper-parameters as an ``optimizers.Hyper``: named tuples, which Numba compiles to plain
+values.
 
 Kernels never validate: the ``Network`` class checks shapes, dtypes and values first, and
 passes C-contiguous arrays of one floating dtype and scalars of that same dtype. They compute
@@ -121,6 +120,7 @@ from .forward import (
     layer_weighted_input,
 )
 from .optimizers import (
+    Hyper,
     optimizer_step,
 )
 from .perceptron import (
@@ -173,6 +173,8 @@ from .team import (
     weighted_input_share,
 )
 from .views import (
+    Model,
+    Workspace,
     all_finite,
     first_non_finite_layer,
     layer_views,

@@ -360,8 +360,16 @@ def backpropagate_errors(params, model, y, rows, ws, extras):
 
     Every ``δˡ`` is left in ``ws``'s ``dbuf``; the weights are only read.
     """
-    sizes, offsets, units, acts, _, cost, residual, bn, _ = model
-    _, abuf, dbuf, pbuf, _, _, gbuf, hbuf, ivbuf, nbuf, _ = ws
+    sizes, offsets, units, acts, cost, residual, bn = (
+        model.sizes,
+        model.offsets,
+        model.units,
+        model.acts,
+        model.cost,
+        model.skips,
+        model.bn,
+    )
+    abuf, dbuf, pbuf, gbuf, hbuf, ivbuf, nbuf = ws.a, ws.delta, ws.da, ws.g, ws.h, ws.inv, ws.norm
     m = rows.shape[0]
     last = sizes.shape[0] - 1
     output_error(
@@ -404,8 +412,14 @@ def accumulate_gradient(model, x, rows, ws, out, scale, threads_from, extras, ah
     listed in ``ahead`` (the next mini-batch's; empty for none). ``wide`` as for
     ``forward_pass``.
     """
-    sizes, offsets, units, _, _, _, residual, bn, _ = model
-    _, abuf, dbuf, _, own, coef, gbuf, _, _, nbuf, _ = ws
+    sizes, offsets, units, residual, bn = (
+        model.sizes,
+        model.offsets,
+        model.units,
+        model.skips,
+        model.bn,
+    )
+    abuf, dbuf, own, coef, gbuf, nbuf = ws.a, ws.delta, ws.own, ws.coef, ws.g, ws.norm
     m = rows.shape[0]
     for l in range(first, sizes.shape[0]):
         delta = unit_view(dbuf, sizes, units, l, m)
@@ -447,7 +461,7 @@ def batch_gradient(params, model, x, y, slices, grad_slices, extras):
     blocks of ``BLOCK_ROWS``. The caller adds the slices up in order, so the result does not
     depend on the thread count. ``extras`` as for ``forward_pass``.
     """
-    sizes, _, units, _, _, _, _, _, _ = model
+    sizes, units = model.sizes, model.units
     n_slices = slices.shape[0] - 1
     for s in prange(n_slices):
         mode = flush_subnormals()

@@ -48,7 +48,7 @@ def has_extras(model) -> bool | None:
     """The ``extras`` argument of the compiled passes for ``model``: ``True`` if some layer
     has a residual connection or batch normalisation, else ``None``, for which Numba compiles
     the passes without that code (it prunes ``extras is not None`` on the argument's type)."""
-    residual, bn = model[6], model[7]
+    residual, bn = model.skips, model.bn
     return True if residual.any() or bn.any() else None
 
 
@@ -67,7 +67,7 @@ def sgd_step(
     ``x`` listed in ``ahead``. ``wide`` as for ``forward_pass``.
     """
     if decay != 1 or shrink != 0:
-        sizes, offsets, _, _, _, _, _, _, _ = model
+        sizes, offsets = model.sizes, model.offsets
         for l in range(first, sizes.shape[0]):
             w, _ = layer_views(params, sizes, offsets, l)
             regularise_weights(flat(w), decay, shrink)

@@ -92,8 +92,17 @@ def forward_pass(params, model, x, rows, ws, threads_from, dropout, bn_mode, ext
     ``wide`` is ``None`` when the layers computed have narrow rows (see
     ``layer_weighted_input``), else ``True``.
     """
-    sizes, offsets, units, acts, alphas, _, residual, bn, stats = model
-    zbuf, abuf, _, pbuf, own, _, _, hbuf, ivbuf, _, tbuf = ws
+    sizes, offsets, units, acts, alphas, residual, bn, stats = (
+        model.sizes,
+        model.offsets,
+        model.units,
+        model.acts,
+        model.alphas,
+        model.skips,
+        model.bn,
+        model.stats,
+    )
+    zbuf, abuf, pbuf, own, hbuf, ivbuf, tbuf = ws.z, ws.a, ws.da, ws.own, ws.h, ws.inv, ws.t
     m = rows.shape[0]
     for l in range(1, sizes.shape[0]):
         w, b = layer_views(params, sizes, offsets, l)
@@ -149,7 +158,7 @@ def feedforward(params, model, x, out, finite, extras, wt):
     """
     n = x.shape[0]
     n_blocks = (n + FEEDFORWARD_ROWS - 1) // FEEDFORWARD_ROWS
-    sizes, offsets, units, _, _, _, _, _, _ = model
+    sizes, offsets, units = model.sizes, model.offsets, model.units
     last = sizes.shape[0] - 1
     for blk in prange(n_blocks):
         mode = flush_subnormals()
@@ -164,11 +173,11 @@ def feedforward(params, model, x, out, finite, extras, wt):
                 lo, hi = block_bounds(x.shape[1], c, simd.lanes(wt))
                 weighted_input_columns(wt, x, rows, parts[c], lo, hi)
             b1 = layer_views(params, sizes, offsets, 1)[1]
-            add_partial_sums(b1, parts, unit_view(ws[0], sizes, units, 1, stop - start))
+            add_partial_sums(b1, parts, unit_view(ws.z, sizes, units, 1, stop - start))
             done = 1
         forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, True)
-        out[start:stop] = unit_view(ws[1], sizes, units, last, stop - start)
-        finite[blk] = all_finite(unit_view(ws[0], sizes, units, 1, stop - start))
+        out[start:stop] = unit_view(ws.a, sizes, units, last, stop - start)
+        finite[blk] = all_finite(unit_view(ws.z, sizes, units, 1, stop - start))
         restore_fp_mode(mode)
 
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._config import kernel
 from .codes import ADAM, MOMENTUM, NESTEROV, SGD
+
+
+class Hyper(NamedTuple):
+    """The optimisers' hyper-parameters, as scalars of the parameters' dtype: momentum's and
+    Nesterov's ``μ``, Adam's ``β₁``, ``β₂``, Adam's and RMSprop's ``ε``, RMSprop's ``ρ``."""
+
+    momentum: float
+    beta1: float
+    beta2: float
+    eps: float
+    rho: float
 
 
 @kernel(inline=True)
@@ -20,11 +33,11 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
       ``θ ← θ − η m̂ / (√ŝ + ε)`` with ``m̂ = m/(1 − β₁ᵗ)``, ``ŝ = s/(1 − β₂ᵗ)``;
     - RMSprop: ``s ← ρ s + (1 − ρ) g²``, ``θ ← θ − η g / (√s + ε)``.
 
-    ``hyper = (μ, β₁, β₂, ε, ρ)``; ``state[0]`` holds ``v``, ``m`` or RMSprop's ``s``,
+    ``hyper`` is a ``Hyper``; ``state[0]`` holds ``v``, ``m`` or RMSprop's ``s``,
     ``state[1]`` Adam's ``s``; ``t`` is the 1-based step number (Adam's bias correction).
     """
     one = type(eta)(1.0)
-    mu, beta1, beta2, eps = hyper[0], hyper[1], hyper[2], hyper[3]
+    mu, beta1, beta2, eps = hyper.momentum, hyper.beta1, hyper.beta2, hyper.eps
     if optimizer == SGD:
         for i in range(params.shape[0]):
             params[i] -= eta * grad[i]
@@ -49,7 +62,7 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, t):
             s[i] = beta2 * s[i] + (one - beta2) * g * g
             params[i] -= eta * (m[i] / c1) / (np.sqrt(s[i] / c2) + eps)
     else:
-        rho, s = hyper[4], state[0]
+        rho, s = hyper.rho, state[0]
         for i in range(params.shape[0]):
             g = grad[i]
             s[i] = rho * s[i] + (one - rho) * g * g

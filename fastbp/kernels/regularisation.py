@@ -58,7 +58,7 @@ def regularise_weights(w, decay, shrink):
 def add_regularisation_gradient(params, model, grad, l2, l1):
     """Add the penalties' gradient to the weights' part of ``grad``: ``+ l2·w + l1·sgn(w)``
     (``l2 = λ/n``, ``l1 = λ₁/n``; biases are not regularised)."""
-    sizes, offsets, _, _, _, _, _, _, _ = model
+    sizes, offsets = model.sizes, model.offsets
     zero = l2 - l2
     for l in range(1, sizes.shape[0]):
         w, _ = layer_views(params, sizes, offsets, l)

@@ -326,8 +326,8 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     ``wide`` is ``None`` when every layer after the first has narrow rows
     (``narrow_after_first``): then only the narrow kernels are compiled for them.
     """
-    sizes, offsets, units, _, _, _, _, _, _ = model
-    zbuf, _, dbuf, _, own, _, _, _, _, _, _ = ws
+    sizes, offsets, units = model.sizes, model.offsets, model.units
+    zbuf, dbuf, own = ws.z, ws.delta, ws.own
     wt, parts, flags = columns
     mode = flush_subnormals()
     members = team

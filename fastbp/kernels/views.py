@@ -6,23 +6,59 @@ the work buffers of a mini-batch (``workspace``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._config import kernel
 from .._views import flat, matrix
 from .weighted_input import NARROW
 
-# Kernels that run a whole pass take ``ws``, a tuple of preallocated buffers, so that nothing
-# is allocated per mini-batch: ``(zbuf, abuf, dbuf, pbuf, own, coef, gbuf, hbuf, ivbuf, nbuf,
-# tbuf)``. ``zbuf``, ``abuf``,
-# ``dbuf`` and ``pbuf`` hold ``z``, ``a``, ``δ`` and ``σ'(z)`` of every layer for up to
-# ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows of a
-# mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest layer,
-# the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by; ``gbuf``
-# holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections); ``hbuf`` the
-# normalised ``ẑ`` of batch-normalised layers, ``ivbuf`` their ``1/√(σ² + ε)`` per neuron and
-# ``nbuf`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``; ``tbuf`` room for
-# the transposed weights of the largest layer with short rows (``weighted_input_narrow``).
+
+class Model(NamedTuple):
+    """What the passes over all layers read of a network (``Network._model``): the layer widths
+    ``sizes``, the ``offsets`` of each layer in the flat buffer and the cumulative neuron counts
+    ``units`` (``fastbp.layout``), each layer's activation code ``acts`` and its ``alphas``
+    (index 0, the input layer, is unused), the ``cost`` code, each layer's residual connection
+    (``skips``: 0 none, 1 identity, 2 projected) and whether it is batch-normalised (``bn``),
+    and the running mean and variance of the batch-normalised neurons (``stats``, 2 × neurons,
+    updated in training)."""
+
+    sizes: np.ndarray
+    offsets: np.ndarray
+    units: np.ndarray
+    acts: np.ndarray
+    alphas: np.ndarray
+    cost: np.int64
+    skips: np.ndarray
+    bn: np.ndarray
+    stats: np.ndarray
+
+
+class Workspace(NamedTuple):
+    """The preallocated buffers of the passes, so that nothing is allocated per mini-batch.
+
+    ``z``, ``a``, ``delta`` and ``da`` hold ``z``, ``a``, ``δ`` and ``f'(z)`` of every layer
+    for up to ``capacity`` rows (see ``unit_view``); ``own`` is ``arange(capacity)``, the rows
+    of a mini-batch in those buffers; ``coef`` holds, for each pair of neurons of the widest
+    layer, the (2, 5) block of coefficients that ``accumulate_weight_gradient`` multiplies by;
+    ``g`` holds ``∂C/∂aˡ`` of every layer (BP2 needs it through residual connections); ``h``
+    the normalised ``ẑ`` of batch-normalised layers, ``inv`` their ``1/√(σ² + ε)`` per neuron
+    and ``norm`` their ``(Σ δ ẑ, Σ δ)`` per neuron, the gradients of ``γ`` and ``β``; ``t`` room
+    for the transposed weights of the largest layer with short rows
+    (``weighted_input_narrow``)."""
+
+    z: np.ndarray
+    a: np.ndarray
+    delta: np.ndarray
+    da: np.ndarray
+    own: np.ndarray
+    coef: np.ndarray
+    g: np.ndarray
+    h: np.ndarray
+    inv: np.ndarray
+    norm: np.ndarray
+    t: np.ndarray
 
 
 @kernel(inline=True)
@@ -68,7 +104,7 @@ def unit_view(buf, sizes, units, l, m):
 
 @kernel(allocates=True)
 def workspace(sizes, units, capacity, like):
-    """Work buffers ``ws`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
+    """The ``Workspace`` for mini-batches of up to ``capacity`` rows, of ``like``'s dtype."""
     n_units = capacity * units[-1]
     widest = 0
     narrow = 0
@@ -76,7 +112,7 @@ def workspace(sizes, units, capacity, like):
         widest = max(widest, sizes[l])
         if sizes[l - 1] < NARROW:
             narrow = max(narrow, sizes[l - 1] * sizes[l])
-    return (
+    return Workspace(
         np.empty(n_units, dtype=like.dtype),
         np.empty(n_units, dtype=like.dtype),
         np.empty(n_units, dtype=like.dtype),
@@ -94,7 +130,7 @@ def workspace(sizes, units, capacity, like):
 @kernel()
 def first_non_finite_layer(params, model):
     """The first layer (1-based) whose parameters are not all finite, or -1."""
-    sizes, offsets, _, _, _, _, _, _, _ = model
+    sizes, offsets = model.sizes, model.offsets
     for l in range(1, sizes.shape[0]):
         if not all_finite(params[offsets[l - 1] : offsets[l]]):
             return l
