@@ -1,6 +1,6 @@
 """CUDA kernels: the equations of backpropagation as ``@cuda.jit`` kernels for NVIDIA GPUs.
 
-The same equations as the CPU kernels of ``fastbp._kernels``, on the same layouts: one flat
+The same equations as the CPU kernels of ``fastbp.kernels``, on the same layouts: one flat
 parameter buffer, layer ``l``'s weights ``(n_out, n_in)`` row by row, then its biases; a
 mini-batch held as rows (``a[s]`` is sample ``s``'s activation). The scalar activation
 functions are the CPU module's own Python source compiled a second time by ``cuda.jit``
@@ -26,8 +26,8 @@ import numba
 import numpy as np
 from numba import cuda
 
-from . import _kernels
-from ._kernels import ADAM, MOMENTUM, NESTEROV, QUADRATIC, SGD, SOFTMAX
+from . import kernels
+from .kernels.codes import ADAM, MOMENTUM, NESTEROV, QUADRATIC, RMSPROP, SGD, SOFTMAX
 
 #: Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs each GPU thread as a Python
 #: thread: there the blocks and chunks below are made small, so that tests reach several
@@ -49,7 +49,7 @@ CHUNK_ROWS = 8 if SIMULATOR else 8192
 
 
 def _device_function(cpu_kernel, **callees):
-    """The CUDA device function of one of ``_kernels``' scalar kernels: the same Python source,
+    """The CUDA device function of one of ``kernels``' scalar kernels: the same Python source,
     compiled by ``cuda.jit(device=True)``, with the scalar kernels it calls (``callees``, by
     name) replaced by their CUDA versions."""
     f = cpu_kernel.py_func
@@ -59,9 +59,9 @@ def _device_function(cpu_kernel, **callees):
     return cuda.jit(device=True)(source)
 
 
-sigmoid_and_prime = _device_function(_kernels.sigmoid_and_prime)
+sigmoid_and_prime = _device_function(kernels.sigmoid_and_prime)
 activation_and_derivative = _device_function(
-    _kernels.activation_and_derivative, sigmoid_and_prime=sigmoid_and_prime
+    kernels.activation_and_derivative, sigmoid_and_prime=sigmoid_and_prime
 )
 
 
@@ -277,15 +277,17 @@ def clip_scale(partial, max_norm, scale):
 def optimizer_step(params, grad, state, optimizer, eta, hyper, c1, c2, scale, clipped):
     """One optimiser step on the flat buffers with the mean gradient ``g = grad``, or
     ``g = scale[0] · grad`` when ``clipped`` (``scale`` from ``clip_scale``), as
-    ``_kernels.optimizer_step``:
+    ``kernels.optimizer_step``:
 
     - SGD: ``θ ← θ − η g``;
     - momentum: ``v ← μ v − η g``, ``θ ← θ + v``;
     - Nesterov: ``v' = μ v − η g``, ``θ ← θ − μ v + (1 + μ) v'``, ``v ← v'``;
     - Adam: ``m ← β₁ m + (1 − β₁) g``, ``s ← β₂ s + (1 − β₂) g²``,
-      ``θ ← θ − η (m/c₁) / (√(s/c₂) + ε)`` with ``c₁ = 1 − β₁ᵗ``, ``c₂ = 1 − β₂ᵗ``.
+      ``θ ← θ − η (m/c₁) / (√(s/c₂) + ε)`` with ``c₁ = 1 − β₁ᵗ``, ``c₂ = 1 − β₂ᵗ``;
+    - RMSprop: ``s ← ρ s + (1 − ρ) g²``, ``θ ← θ − η g / (√s + ε)``.
 
-    ``hyper = (μ, β₁, β₂, ε)``; ``state[0]`` holds ``v`` or ``m``, ``state[1]`` holds ``s``.
+    ``hyper = (μ, β₁, β₂, ε, ρ)`` (the fields of ``kernels.Hyper``); ``state[0]`` holds ``v``,
+    ``m`` or RMSprop's ``s``, ``state[1]`` Adam's ``s``.
     """
     i = cuda.grid(1)
     if i < params.shape[0]:
@@ -309,6 +311,11 @@ def optimizer_step(params, grad, state, optimizer, eta, hyper, c1, c2, scale, cl
             state[0, i] = m
             state[1, i] = s
             params[i] -= eta * (m / c1) / (math.sqrt(s / c2) + eps)
+        elif optimizer == RMSPROP:
+            rho, eps = hyper[4], hyper[3]
+            s = rho * state[0, i] + (one - rho) * g * g
+            state[0, i] = s
+            params[i] -= eta * g / (math.sqrt(s) + eps)
 
 
 @cuda.jit
@@ -363,7 +370,7 @@ class DeviceNetwork:
     """A network's parameters, gradient and work buffers in GPU memory, and the launches of a
     forward pass, a backward pass and an optimiser step.
 
-    ``model`` is the network's ``_model`` tuple (see ``fastbp._kernels``). Residual
+    ``model`` is the network's ``_model`` tuple (see ``fastbp.kernels``). Residual
     connections and batch normalisation are not implemented on the GPU (``Network`` refuses
     them there).
     """
@@ -580,7 +587,7 @@ class Trainer:
             t += 1
             net.step(self.state, optimizer, eta, hyper, hyper_d, t, l2, l1, clip)
             if check and net.non_finite():
-                layer = _kernels.first_non_finite_layer(net.params.copy_to_host(), net.model)
+                layer = kernels.first_non_finite_layer(net.params.copy_to_host(), net.model)
                 net.params.copy_to_device(self.backup)
                 self.state.copy_to_device(self.state_backup)
                 failed, t = batch, t - 1
