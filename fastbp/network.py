@@ -88,8 +88,10 @@ class Network:
         ``True`` gives one to every hidden layer but the first (whose input is the data); a
         sequence sets them one per hidden layer.
     threads : int or None
-        Threads for this network's compiled calls (Numba's thread count is set for the call
-        and restored after it); None uses Numba's current setting. Results are bitwise the
+        Most threads for this network's compiled calls (Numba's thread count is set for the
+        call and restored after it); None: as many as the CPUs this process may use, or
+        ``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS`` if set (``fastbp._threads``). While other
+        processes keep the CPUs busy, the calls run on one thread. Results are bitwise the
         same whatever the thread count.
     device : {"cpu", "cuda"}
         Where ``fit``, ``predict``, ``evaluate``, ``gradients`` and ``gradient_norms`` compute:
