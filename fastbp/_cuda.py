@@ -28,6 +28,7 @@ from numba import cuda
 
 from . import kernels
 from .kernels.codes import ADAM, MOMENTUM, NESTEROV, QUADRATIC, RMSPROP, SGD, SOFTMAX
+from .layout import Layout
 
 #: Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) runs each GPU thread as a Python
 #: thread: there the blocks and chunks below are made small, so that tests reach several
@@ -370,32 +371,27 @@ class DeviceNetwork:
     """A network's parameters, gradient and work buffers in GPU memory, and the launches of a
     forward pass, a backward pass and an optimiser step.
 
-    ``model`` is the network's ``_model`` tuple (see ``fastbp.kernels``). Residual
+    ``model`` is the network's ``kernels.Model``; its views come from ``fastbp.layout``. Residual
     connections and batch normalisation are not implemented on the GPU (``Network`` refuses
     them there).
     """
 
     def __init__(self, params: np.ndarray, model: tuple, rows: int) -> None:
-        sizes, offsets, _, acts, alphas, cost, *_ = model
         self.model = model
         self.dtype = params.dtype
-        self.sizes = [int(n) for n in sizes]
-        self.acts = [int(k) for k in acts]
-        self.alphas = [params.dtype.type(v) for v in alphas]
-        self.cost = int(cost)
+        self.sizes = [int(n) for n in model.sizes]
+        self.acts = [int(k) for k in model.acts]
+        self.alphas = [params.dtype.type(v) for v in model.alphas]
+        self.cost = int(model.cost)
         self.params = cuda.to_device(params)
         self.grad = cuda.device_array_like(params)
-        self.w, self.b, self.gw, self.gb = [], [], [], []
-        decay = np.zeros_like(params)
-        for l in range(1, len(self.sizes)):
-            n_out, n_in = self.sizes[l], self.sizes[l - 1]
-            start = int(offsets[l - 1])
-            mid = start + n_out * n_in
-            self.w.append(self.params[start:mid].reshape(n_out, n_in))
-            self.gw.append(self.grad[start:mid].reshape(n_out, n_in))
-            self.b.append(self.params[mid : mid + n_out])
-            self.gb.append(self.grad[mid : mid + n_out])
-            decay[start:mid] = 1
+        layout = Layout(tuple(self.sizes), tuple(model.skips[1:]), tuple(model.bn[1:]))
+        layers = range(1, len(self.sizes))
+        self.w = [layout.weights(self.params, l) for l in layers]
+        self.b = [layout.biases(self.params, l) for l in layers]
+        self.gw = [layout.weights(self.grad, l) for l in layers]
+        self.gb = [layout.biases(self.grad, l) for l in layers]
+        decay = layout.decayed().astype(params.dtype)
         self.decay = cuda.to_device(decay)
         self.batch = Buffers(self.sizes, rows, self.dtype)
         self.chunk: Buffers | None = None  # for feedforward and gradient_sum, made on demand

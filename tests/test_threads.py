@@ -157,3 +157,19 @@ def test_ctrl_c_during_a_team_epoch_leaves_no_thread_writing_the_weights(monkeyp
         assert net.params.tobytes() == after.tobytes()
         assert np.isfinite(after).all() and after.shape == before.shape
     assert kernels.team_size([784, 30, 10], X.shape[0], 10, 2, None) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, _threads.OPENMP_SPIN_COUNT), ({"GOMP_SPINCOUNT": "7"}, "7"),
+     ({"OMP_WAIT_POLICY": "active"}, "None")],
+)  # fmt: skip
+def test_openmp_workers_spin_briefly_unless_the_user_chose(env, expected):
+    # Set at import, before Numba loads libgomp, which reads it then.
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+    }
+    code = "import os, fastbp; print(os.environ.get('GOMP_SPINCOUNT'))"
+    out = subprocess.run([sys.executable, "-c", code], env={**environment, **env},
+                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    assert out.stdout.strip() == expected
