@@ -11,11 +11,13 @@ it with the ``@cuda.jit`` kernels (``fastbp._cuda``). Both give the trainer ``ru
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -170,9 +172,9 @@ class GpuEpochs:
 
 def train_in_team(team: int, args: tuple) -> int:
     """Run ``kernels.train_epoch_columns(*args)`` on ``team`` threads at once: this one and
-    ``team − 1`` started for the epoch (the kernel releases the GIL). Starting a thread costs
-    tens of microseconds, once per epoch; the members meet through ``args``' counters.
-    Returns the nanoseconds the members waited for a CPU (Linux; 0 elsewhere).
+    ``team − 1`` helpers (``Helper``; the kernel releases the GIL); the members meet through
+    ``args``' counters. Returns the nanoseconds the members waited for a CPU (Linux; 0
+    elsewhere).
 
     Ctrl-C is held back until every member has ended (``interrupts_deferred``): a member
     left running would go on writing the weights after ``fit`` had rolled them back."""
@@ -183,14 +185,76 @@ def train_in_team(team: int, args: tuple) -> int:
         kernels.train_epoch_columns(*args)
         waits[i] = _threads.thread_cpu_wait_ns() - before
 
-    others = [threading.Thread(target=member, args=(i,), daemon=True) for i in range(1, team)]
     with interrupts_deferred():
-        for thread in others:
-            thread.start()
-        member(0)
-        for thread in others:
-            thread.join()
+        if _helpers_lock.acquire(blocking=False):
+            try:
+                helpers = _helpers(team - 1)
+                for i, helper in enumerate(helpers, start=1):
+                    helper.start(partial(member, i))
+                member(0)
+                for helper in helpers:
+                    helper.wait()
+            finally:
+                _helpers_lock.release()
+        else:  # another thread's team has the helpers: this one starts its own
+            others = [threading.Thread(target=member, args=(i,)) for i in range(1, team)]
+            for thread in others:
+                thread.start()
+            member(0)
+            for thread in others:
+                thread.join()
     return sum(waits)
+
+
+class Helper:
+    """A thread that runs one team member's share of an epoch at a time, and sleeps between
+    them. It stays for the life of the process: a new thread for every epoch cost tens of µs,
+    and the scheduler often started it on the CPU of the thread that made it, where the two
+    members shared a CPU for the first milliseconds of the epoch."""
+
+    def __init__(self) -> None:
+        self._go = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
+        self._job: Any = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, daemon=True, name="fastbp-team").start()
+
+    def _run(self) -> None:
+        while True:
+            self._go.acquire()
+            try:
+                self._job()
+            except BaseException as exc:  # handed to the thread that waits
+                self._error = exc
+            finally:
+                self._done.release()
+
+    def start(self, job: Any) -> None:
+        """Run ``job()`` on this thread."""
+        self._job = job
+        self._go.release()
+
+    def wait(self) -> None:
+        """Wait until the job has ended; raise what it raised."""
+        self._done.acquire()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+_helpers_list: list[Helper] = []
+_helpers_pid = os.getpid()
+_helpers_lock = threading.Lock()
+
+
+def _helpers(count: int) -> list[Helper]:
+    """``count`` helpers (made on first use; a forked child makes its own)."""
+    global _helpers_list, _helpers_pid
+    if _helpers_pid != os.getpid():
+        _helpers_list, _helpers_pid = [], os.getpid()
+    while len(_helpers_list) < count:
+        _helpers_list.append(Helper())
+    return _helpers_list[:count]
 
 
 @contextmanager

@@ -139,3 +139,20 @@ def test_editing_a_kernel_module_invalidates_the_kernels_that_depend_on_it(tmp_p
     activations.write_text(source.replace(linear, linear.replace("z, one", "z + one, one")))
     edited, hits, misses = run()
     assert abs(edited - (first + 1)) < 1e-5 and (hits, misses) == (0, 1)  # recompiled, edited
+
+
+def test_the_kernels_package_exports_every_kernel_of_its_modules():
+    import pkgutil
+
+    missing = [
+        f"{info.name}.{name}"
+        for info in pkgutil.iter_modules(kernels.__path__)
+        for name, value in vars(__import__(f"fastbp.kernels.{info.name}", fromlist=["_"])).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", f"fastbp.kernels.{info.name}")
+        == f"fastbp.kernels.{info.name}"
+        and not inspect.ismodule(value)
+        and name not in {"annotations", "NamedTuple"}
+        and getattr(kernels, name, None) is not value
+    ]
+    assert missing == []

@@ -111,8 +111,8 @@ def test_a_team_whose_members_cannot_all_start_trains_alone(threads):
 )
 @two_threads
 def test_a_team_that_stalls_is_taken_over_and_trains_one_threads_weights(monkeypatch):
-    # Both members on one CPU (the threads a thread starts inherit its affinity): each meeting
-    # waits for the other to get the CPU, a stall; member 0 takes over the other's share and
+    # Both members on one CPU: each meeting waits for the other to get the CPU, a stall;
+    # member 0 takes over the other's share and
     # finishes the epoch alone, with the weights of one thread, and fastbp then trains on one
     # thread for a while.
     monkeypatch.setattr(_threads, "CONTENTION", _threads.Contention())
@@ -127,13 +127,19 @@ def test_a_team_that_stalls_is_taken_over_and_trains_one_threads_weights(monkeyp
         return waited
 
     monkeypatch.setattr("fastbp._epochs.train_in_team", train_in_team)
+    Network([784, 30, 10], seed=0, threads=2).fit(X, y, epochs=1, batch_size=10, lr=0.5)
+    assert len(took_over) == 1  # a team epoch: its helper threads exist
+    took_over.clear()
     net = Network([784, 30, 10], seed=3, threads=2)
-    cpus = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(cpus)})
+    tasks = [int(t) for t in os.listdir("/proc/self/task")]
+    cpus = {t: os.sched_getaffinity(t) for t in tasks}
+    for t in tasks:  # every thread of the process, as taskset -a -p would
+        os.sched_setaffinity(t, {min(cpus[t])})
     try:
         net.fit(X, y, epochs=1, batch_size=10, lr=0.5, seed=4)
     finally:
-        os.sched_setaffinity(0, cpus)
+        for t, allowed in cpus.items():
+            os.sched_setaffinity(t, allowed)
     assert len(took_over) == 1 and took_over[0] > 0
     assert net.params.tobytes() == reference.params.tobytes()
     assert _threads.CONTENTION.active()  # the next epochs: one thread

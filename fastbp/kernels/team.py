@@ -64,7 +64,7 @@ from .views import all_finite, first_non_finite_layer, layer_views, unit_view
 # the epoch, with the same kernels in the same order, so the weights are still the same. It
 # does so for a member that has not claimed its first step after ``JOIN_NS`` (its thread could
 # not start, or runs after this one on the same CPU) or a later one ``TAKE_NS`` after it was
-# due, and for every member once the waits longer than usual (stalls) add up to a
+# due, and for every member once ``STALL_EVENTS`` waits longer than usual (stalls) add up to a
 # ``STALL_PART``-th of the epoch so far (and at least ``STALL_LEAST``).
 
 #: ``int64`` values per cache line: each counter of a team has a line to itself.
@@ -74,12 +74,13 @@ LINE = 8
 #: arrived (their roles, in order of arrival), member 0's last step through B, and the step
 #: from which member 0 took over another member's share (0: it did not); then for each member
 #: (``member_slot``) its last step through A, its last step through C, the last step it claimed
-#: (``TAKEN``: member 0 took its share over), and the nanoseconds it stalled waiting for B.
+#: (``TAKEN``: member 0 took its share over), the nanoseconds it stalled waiting for B and
+#: how many times it did.
 ARRIVED, B_DONE, TOOK_OVER = 0, 1, 2
-A_DONE, C_DONE, CLAIMED, STALLED = 0, 1, 2, 3
+A_DONE, C_DONE, CLAIMED, STALLED, STALLS = 0, 1, 2, 3, 4
 TAKEN = -1
-#: The size of a team's counters: the three above and four per member.
-TEAM_COUNTERS = LINE * (3 + 4 * COLUMN_BLOCKS)
+#: The size of a team's counters: the three above and five per member.
+TEAM_COUNTERS = LINE * (3 + 5 * COLUMN_BLOCKS)
 
 #: Reads of a counter without a ``pause`` before a waiting member starts pausing between them
 #: (a wait in a step is usually a microsecond or two; a ``pause`` can take a fraction of one).
@@ -93,16 +94,20 @@ SPIN_NS = 20_000
 #: someone lost their CPU for a scheduler time slice (about 0.7–3 ms), or waited that long for
 #: one. Shorter excesses are the jitter of an idle machine's steps.
 STALL_NS = 500_000
-#: Member 0 takes over every member's share once the stalls add up to 1/STALL_PART of the time
-#: since the epoch began, and to STALL_LEAST ns (a CPU lost for a time slice costs
-#: milliseconds; an idle machine's hiccups of tens or a few hundred µs must not end a team).
+#: Member 0 takes over every member's share once there have been STALL_EVENTS stalls, adding
+#: up to 1/STALL_PART of the time since the epoch began and to STALL_LEAST ns: another
+#: process's work takes a CPU for a time slice (milliseconds) again and again, while an idle
+#: machine's hiccup (a kernel thread, a virtual CPU paused by its host) comes alone and must
+#: not end a team.
+STALL_EVENTS = 3
 STALL_PART = 10
 STALL_LEAST = 1_000_000
 #: How long member 0 waits beyond its usual wait for a member that has not claimed the step
-#: before it takes over that member's share ...
-TAKE_NS = 200_000
+#: before it takes over that member's share (longer than an idle machine's hiccups, which last
+#: up to a few milliseconds: a member that late has lost its CPU) ...
+TAKE_NS = 5_000_000
 #: ... and at the first step, for a member to join: starting a thread takes tens of µs on an
-#: idle machine, and more on a busy one (member 0 sleeps meanwhile).
+#: idle machine, and more on a busy one (member 0 yields its CPU meanwhile).
 JOIN_NS = 10_000_000
 
 #: Least multiply-adds in an epoch for a team to train it. Starting one costs about 0.3 ms
@@ -163,7 +168,7 @@ def team_size(sizes, n_samples: int, batch_size: int, n_threads: int, extras) ->
 @kernel(inline=True)
 def member_slot(role, what):
     """The index in a team's counters of member ``role``'s counter ``what`` (``A_DONE`` …)."""
-    return LINE * (3 + 4 * role + what)
+    return LINE * (3 + 5 * role + what)
 
 
 @kernel()
@@ -202,23 +207,24 @@ UNKNOWN = 1 << 62
 
 @kernel()
 def note_wait(waits, waited, step):
-    """A member's record of its waits, ``(recent, older, stalled)``, after a wait of ``waited``
-    ns at step ``step``. Its usual wait is the shortest of the last one or two windows of
+    """A member's record of its waits, ``(recent, older, stalled, stalls)``, after a wait of
+    ``waited`` ns at step ``step``. Its usual wait is the shortest of the last one or two windows of
     ``WAIT_WINDOW`` steps: a stall only lengthens a wait, so it does not move it, while a
     longer B (a bigger network) is learnt within a window. A wait longer than the usual one by
-    more than ``STALL_NS`` and more than the usual one adds its excess to ``stalled``. The first
-    step's (joining) is left out.
+    more than ``STALL_NS`` and more than the usual one is a stall: its excess is added to
+    ``stalled``, and ``stalls`` counts it. The first step's (joining) is left out.
     """
-    recent, older, stalled = waits
+    recent, older, stalled, stalls = waits
     if step == 1:
         return waits
     usual = min(recent, older)
     if usual < UNKNOWN and waited - usual > max(STALL_NS, usual):
         stalled += waited - usual
+        stalls += 1
     recent = min(recent, waited)
     if step % WAIT_WINDOW == 0:
         older, recent = recent, UNKNOWN
-    return recent, older, stalled
+    return recent, older, stalled, stalls
 
 
 @kernel()
@@ -339,7 +345,7 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
     width = simd.lanes(wt)
     n = order.shape[0]
     failed, layer = -1, -1
-    waits = (UNKNOWN, UNKNOWN, 0)  # this member's record of its waits (``note_wait``)
+    waits = (UNKNOWN, UNKNOWN, 0, 0)  # this member's record of its waits (``note_wait``)
     if role > 0:  # a member: A and C of its share, until the epoch ends or member 0 takes over
         lo, hi = share_inputs(members, role, n_in, width)
         taken = False
@@ -358,6 +364,7 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
             waited = wait_until(flags, LINE * B_DONE, step, usual_wait(waits))
             waits = note_wait(waits, waited, step)
             store_release(flags, member_slot(role, STALLED), waits[2])
+            store_release(flags, member_slot(role, STALLS), waits[3])
             m = stop - start
             update_share(
                 unit_view(dbuf, sizes, units, 1, m), x, rows, wt, -eta / type(eta)(m), decay,
@@ -462,12 +469,17 @@ def train_epoch_columns(team, params, model, x, y, order, batch_size, eta, l2, l
                 copy_values(params, backup)
                 break
         if taken != everyone and not dissolve:
-            total = waits[2]  # member 0's stalls and those the members report
+            total, stalls = waits[2], waits[3]  # member 0's stalls and the members'
             for r in range(1, members):
                 total += load_acquire(flags, member_slot(r, STALLED))
+                stalls += load_acquire(flags, member_slot(r, STALLS))
             if total > noted:
                 noted = total
-                dissolve = total > STALL_LEAST and STALL_PART * total > monotonic_ns() - began
+                enough = stalls >= STALL_EVENTS and total > STALL_LEAST
+                dissolve = enough and STALL_PART * total > monotonic_ns() - began
+    if members > 1:  # for the caller: member 0's stalls
+        store_release(flags, member_slot(0, STALLED), waits[2])
+        store_release(flags, member_slot(0, STALLS), waits[3])
     if failed < 0:
         columns_to_rows(wt, w1, lo, hi)
         for r in range(1, members):
