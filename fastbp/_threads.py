@@ -14,10 +14,10 @@ every meeting, so that two threads can take many times as long as one. fastbp wa
 - for Numba's threads, ``threads`` measures how long this process's threads waited for a CPU
   during a training epoch: ``WAIT_SHARE`` of the epoch or more is contention.
 
-Either makes ``Contention`` run every threaded call on one thread for a while (a second, then
-twice as long each time contention is seen again, up to ``LONGEST_BACKOFF``), after which
-threads are tried again. The weights are the same either way: every kernel computes each
-value whole, in a fixed order, whatever the number of threads.
+Either, in two calls in a row, makes ``Contention`` run every threaded call on one thread for a
+while (a second, then twice as long each time contention is seen again, up to
+``LONGEST_BACKOFF``), after which threads are tried again. The weights are the same either
+way: every kernel computes each value whole, in a fixed order, whatever the number of threads.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ OPENMP_SPIN_COUNT = "30000"
 if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT  # read when libgomp is loaded
 
+#: Threaded calls in a row that must find contention before calls go to one thread.
+STRIKES = 2
 #: Seconds on one thread after contention is first seen; doubled each time it is seen again.
 FIRST_BACKOFF = 1.0
 #: Most seconds on one thread before threads are tried again.
@@ -159,6 +161,7 @@ class Contention:
     def __init__(self) -> None:
         self.until = -math.inf  # time.monotonic() before which threaded calls use one thread
         self.backoff = 0.0
+        self.strikes = 0  # threaded calls in a row that found contention
         self.seen = 0  # times contention was seen
 
     def active(self) -> bool:
@@ -166,14 +169,18 @@ class Contention:
         return time.monotonic() < self.until
 
     def record(self, contended: bool) -> None:
-        """What a threaded call found: contention starts (or extends) a spell on one thread;
-        a call without it ends the backoff."""
-        if contended:
-            self.seen += 1
+        """What a threaded call found. Contention in ``STRIKES`` calls in a row, or in the first
+        call after a spell on one thread, starts a spell (twice as long as the last, from
+        ``FIRST_BACKOFF`` to ``LONGEST_BACKOFF``): one call that met an idle machine's hiccup
+        does not. A call without contention ends the backoff."""
+        if not contended:
+            self.strikes, self.backoff = 0, 0.0
+            return
+        self.seen += 1
+        self.strikes += 1
+        if self.strikes >= STRIKES or self.backoff > 0:
             self.backoff = min(max(2 * self.backoff, FIRST_BACKOFF), LONGEST_BACKOFF)
             self.until = time.monotonic() + self.backoff
-        else:
-            self.backoff = 0.0
 
 
 CONTENTION = Contention()

@@ -75,7 +75,9 @@ def test_contention_runs_threaded_calls_on_one_thread_for_a_while(monkeypatch):
     contention = _threads.Contention()
     monkeypatch.setattr(_threads, "CONTENTION", contention)
     assert _threads.threads_for(2) == 2 and _threads.threads_for(1) == 1
-    contention.record(True)
+    contention.record(True)  # once: an idle machine's hiccup, perhaps
+    assert _threads.threads_for(2) == 2
+    contention.record(True)  # twice in a row: contention
     assert _threads.threads_for(2) == 1 and _threads.threads_for(None) == 1
     now[0] += _threads.FIRST_BACKOFF + 0.01
     assert _threads.threads_for(2) == 2  # threads tried again ...
@@ -84,6 +86,8 @@ def test_contention_runs_threaded_calls_on_one_thread_for_a_while(monkeypatch):
     assert _threads.threads_for(2) == 1
     now[0] += _threads.FIRST_BACKOFF
     contention.record(False)  # a threaded call without contention ends the backoff
+    contention.record(True)
+    assert contention.backoff == 0  # one strike
     contention.record(True)
     assert contention.backoff == _threads.FIRST_BACKOFF
     for _ in range(20):
@@ -95,15 +99,16 @@ def test_contention_runs_threaded_calls_on_one_thread_for_a_while(monkeypatch):
 def test_threaded_calls_whose_threads_waited_for_a_cpu_are_contention(
     monkeypatch, waited_ms, contended
 ):
-    # A watched call of 100 ms whose threads waited for a CPU for 50 ms, or for 1 ms.
+    # Watched calls of 100 ms whose threads waited for a CPU for 50 ms, or for 1 ms.
     contention = _threads.Contention()
     monkeypatch.setattr(_threads, "CONTENTION", contention)
-    clock = iter([0, 100_000_000])
+    clock = iter([0, 100_000_000] * _threads.STRIKES)
     monkeypatch.setattr(_threads.time, "perf_counter_ns", lambda: next(clock))
-    waits = iter([7_000_000, 7_000_000 + waited_ms * 1_000_000])
+    waits = iter([7_000_000, 7_000_000 + waited_ms * 1_000_000] * _threads.STRIKES)
     monkeypatch.setattr(_threads, "_cpu_wait_ns", lambda task="*": next(waits))
-    with _threads.threads(2, watch=True) as n:
-        assert n == 2
+    for _ in range(_threads.STRIKES):
+        with _threads.threads(2, watch=True) as n:
+            assert n == 2
     assert contention.active() is contended
 
 
