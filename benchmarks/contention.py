@@ -15,9 +15,11 @@ script starts before the load's epochs and stops after them) and each configurat
 ``compare.py`` (``--configs``), epochs of ``Network.fit`` on the first 50,000 MNIST training
 images with ``threads=1`` and with fastbp's default alternate (in turns, so that both see the
 same phases of the machine), after a warm-up of both; the table gives each one's median seconds
-per epoch and default / one thread (above 1: the default is slower). The loads run in the order
-given, so the default's memory of contention (``fastbp._threads``) carries from one to the next,
-as it would in a user's process.
+per epoch and default / one thread (above 1: the default is slower). Before them, ``--settle``
+epochs of the default at the new load are timed apart: in them the default finds out about the
+load (two epochs of a team that stalls, then one thread), and the table lists them too. The
+loads run in the order given, so the default's memory of contention (``fastbp._threads``)
+carries from one to the next, as it would in a user's process.
 
 Then ``--processes`` (N) processes train a network each (the first configuration), at once, on
 this N-CPU machine, as a search's worker processes would: their total epochs per second
@@ -79,10 +81,12 @@ def epoch_seconds(net, X, y, batch_size: int, threads: int | None, seed: int) ->
     return time.perf_counter() - start
 
 
-def measure_load(load: int, configs, data, repeats: int) -> list[tuple]:
+def measure_load(load: int, configs, data, repeats: int, settle: int) -> list[tuple]:
     """Median seconds per epoch on one thread and the default, per configuration, with
-    ``load`` busy processes running."""
-    from fastbp import Network
+    ``load`` busy processes running, after ``settle`` untimed epochs of the default (and one
+    of one thread): the default's first epochs at a new load are its adaptation to it, which
+    the table reports apart."""
+    from fastbp import Network, _threads
 
     rows = []
     busy = start_busy(load)
@@ -91,6 +95,9 @@ def measure_load(load: int, configs, data, repeats: int) -> list[tuple]:
         for config in configs:
             X, y = data[config.dtype]
             net = Network(list(config.sizes), seed=1, dtype=config.dtype)
+            first = [epoch_seconds(net, X, y, config.batch_size, None, 1000 + i)
+                     for i in range(settle)]  # fmt: skip
+            epoch_seconds(net, X, y, config.batch_size, 1, 999)
             times: dict[int | None, list[float]] = {1: [], None: []}
             for repeat in range(repeats):
                 order = (1, None) if repeat % 2 == 0 else (None, 1)
@@ -98,10 +105,14 @@ def measure_load(load: int, configs, data, repeats: int) -> list[tuple]:
                     seconds = epoch_seconds(net, X, y, config.batch_size, threads, repeat)
                     times[threads].append(seconds)
             one, default = np.median(times[1]), np.median(times[None])
-            rows.append((load, config.label, one, default, default / one))
+            settling = ", ".join(f"{s:.4f}" for s in first)
+            seen = getattr(getattr(_threads, "CONTENTION", None), "seen", "?")
+            rows.append((load, config.label, one, default, default / one, settling))
             print(
                 f"load {load}  {config.label:<30} 1 thread {one:8.4f} s   default "
-                f"{default:8.4f} s   default / 1 thread {default / one:5.2f}",
+                f"{default:8.4f} s   default / 1 thread {default / one:5.2f}   "
+                f"(the default's first epochs at this load: {settling} s; contention seen "
+                f"{seen} times so far)",
                 flush=True,
             )
     finally:
@@ -153,7 +164,10 @@ def main(argv: list[str] | None = None) -> None:
         help="compare.py's configurations: "
         + "; ".join(f"{i} = {c.label}" for i, c in enumerate(CONFIGS, 1)),
     )
-    parser.add_argument("--repeats", type=int, default=5, help="epochs per variant")
+    parser.add_argument("--repeats", type=int, default=15, help="epochs per variant")
+    parser.add_argument(
+        "--settle", type=int, default=2, help="untimed epochs of the default at each load first"
+    )
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--process-epochs", type=int, default=20)
     args = parser.parse_args(argv)
@@ -183,11 +197,14 @@ def main(argv: list[str] | None = None) -> None:
                     threads=threads)  # fmt: skip
     rows = []
     for load in (int(n) for n in args.loads.split(",")):
-        rows += measure_load(load, configs, data, args.repeats)
-    print("\n| busy processes | configuration | 1 thread, s | default, s | default / 1 thread |")
-    print("| ---: | --- | ---: | ---: | ---: |")
-    for load, label, one, default, ratio in rows:
-        print(f"| {load} | {label} | {one:.4f} | {default:.4f} | {ratio:.2f} |")
+        rows += measure_load(load, configs, data, args.repeats, args.settle)
+    print(
+        "\n| busy processes | configuration | 1 thread, s | default, s | default / 1 thread "
+        "| the default's first epochs, s |"
+    )
+    print("| ---: | --- | ---: | ---: | ---: | --- |")
+    for load, label, one, default, ratio, settling in rows:
+        print(f"| {load} | {label} | {one:.4f} | {default:.4f} | {ratio:.2f} | {settling} |")
     print(f"worst default / 1 thread: {max(r[4] for r in rows):.2f}")
 
     if args.processes > 1:
