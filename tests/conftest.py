@@ -7,6 +7,7 @@ fail when it is unset under CI (``CI`` set), so CI can never pass without runnin
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,13 @@ def mnist_env() -> Path:
 def mnist_book(mnist_env: Path):
     """The book's split: 50,000 training, 10,000 validation, 10,000 test (float32)."""
     return load_mnist(split="book")
+
+
+@pytest.fixture
+def ctrl_c():
+    """Python's own Ctrl-C handler (``KeyboardInterrupt``) for the test, whatever the process
+    inherited: a shell runs a background job with SIGINT ignored, and then no test of Ctrl-C
+    could see one."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -101,7 +101,7 @@ def test_keyboard_interrupt_rolls_the_epoch_back_and_checkpoints(tmp_path):
     assert history["epoch"] == reference["epoch"] == [0, 1, 2, 3, 4]
 
 
-def test_ctrl_c_during_an_epoch_rolls_it_back(tmp_path):
+def test_ctrl_c_during_an_epoch_rolls_it_back(tmp_path, ctrl_c):
     """A real SIGINT while a long compiled epoch runs: the epoch is undone, checkpointed."""
     rng = np.random.default_rng(0)
     X, y = rng.random((40000, 100)), rng.integers(0, 10, 40000)

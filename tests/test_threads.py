@@ -136,7 +136,7 @@ def test_fit_trains_on_one_thread_while_the_machine_is_busy(monkeypatch):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="Numba has one thread here")
-def test_ctrl_c_during_a_team_epoch_leaves_no_thread_writing_the_weights(monkeypatch):
+def test_ctrl_c_during_a_team_epoch_leaves_no_thread_writing_the_weights(monkeypatch, ctrl_c):
     # Ctrl-C lands once the calling thread's share of the epoch returns; fit then rolls the
     # epoch back. The team's other thread must have ended by then, not copy its share of the
     # epoch's weights back after the rollback.
