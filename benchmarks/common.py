@@ -129,12 +129,25 @@ def fit_epoch(net, X, y, batch_size: int, threads: dict[str, int], seed: int = S
     net.fit(X, y, epochs=1, batch_size=batch_size, lr=ETA, seed=seed, **threads)
 
 
+def _team_kernels():
+    """The module that holds the team's rules: ``fastbp.kernels.team`` since the kernels
+    became a package, ``fastbp._kernels`` before (``None`` where neither is importable)."""
+    import importlib
+
+    for name in ("fastbp.kernels.team", "fastbp._kernels"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
 def _trains_on_a_team(
     sizes: tuple[int, ...], batch_size: int, threads: dict[str, int], n_samples: int
 ) -> bool:
     """Whether an epoch of ``n_samples`` samples trains on a team of threads (False for a
     fastbp from before teams)."""
-    team_size = getattr(fastbp._kernels, "team_size", None)
+    team_size = getattr(_team_kernels(), "team_size", None)
     expected = ["sizes", "n_samples", "batch_size", "n_threads", "extras"]
     if team_size is None or list(inspect.signature(team_size).parameters) != expected:
         return False
@@ -147,7 +160,7 @@ def _trains_on_a_team(
 def _team_rows(sizes: tuple[int, ...], batch_size: int) -> int:
     """Rows enough for an epoch to train on a team (by multiply-adds, or for a fastbp from
     before that rule, by mini-batches)."""
-    kernels = fastbp._kernels
+    kernels = _team_kernels()
     if hasattr(kernels, "TEAM_MIN_EPOCH_WORK"):
         per_sample = sum(a * b for a, b in itertools.pairwise(sizes))
         return -(-kernels.TEAM_MIN_EPOCH_WORK // per_sample)
