@@ -11,12 +11,14 @@ from . import datasets, gates
 from ._version import __version__
 from .diagnostics import GradientWarning, diagnose_gradients
 from .network import Network
+from .recurrent import RecurrentNetwork
 from .perceptron import Perceptron, PerceptronResult
 
 __all__ = [
     "GradientWarning",
     "Network",
     "Perceptron",
+    "RecurrentNetwork",
     "PerceptronResult",
     "__version__",
     "datasets",

@@ -25,7 +25,8 @@ The kernels live in modules by concern: ``codes`` (activation, cost and optimise
 ``views`` (views of the flat buffers, work buffers), ``activations``, ``weighted_input``
 (``z = w a + b``), ``columns`` (layer 1 from ``wᵀ``), ``regularisation`` (dropout, penalties,
 clipping), ``batch_norm``, ``forward``, ``backward`` (BP1–BP4), ``optimizers``, ``epochs``
-(whole epochs in one call), ``team`` (an epoch on a team of threads) and ``perceptron``. This
+(whole epochs in one call), ``team`` (an epoch on a team of threads), ``recurrent`` (RNN,
+LSTM and GRU cells, BPTT, a recurrent epoch) and ``perceptron``. This
 package re-exports them all. Numba's cache is kept correct across them by
 ``fastbp._cache``: editing any of these modules invalidates every cached kernel.
 """
@@ -126,6 +127,35 @@ from .optimizers import (
 from .perceptron import (
     perceptron_epoch,
     perceptron_output,
+)
+from .recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    RecurrentModel,
+    RecurrentWork,
+    add_penalty_gradient,
+    backward_sequences,
+    forward_sequences,
+    gate_preactivations,
+    gather_batch,
+    gru_cell,
+    gru_delta,
+    logistic,
+    lstm_cell,
+    lstm_delta,
+    output_backward,
+    output_layer,
+    predict_sequences,
+    recurrent_layer_views,
+    recurrent_output_views,
+    rnn_cell,
+    rnn_delta,
+    sequence_gradient,
+    sequence_output_error,
+    step_errors,
+    step_weight_gradient,
+    train_epoch_recurrent,
 )
 from .regularisation import (
     add_regularisation_gradient,
