@@ -11,15 +11,15 @@ from . import datasets, gates
 from ._version import __version__
 from .diagnostics import GradientWarning, diagnose_gradients
 from .network import Network
-from .recurrent import RecurrentNetwork
 from .perceptron import Perceptron, PerceptronResult
+from .recurrent import RecurrentNetwork
 
 __all__ = [
     "GradientWarning",
     "Network",
     "Perceptron",
-    "RecurrentNetwork",
     "PerceptronResult",
+    "RecurrentNetwork",
     "__version__",
     "datasets",
     "diagnose_gradients",

@@ -21,8 +21,8 @@ import numpy as np
 
 from . import _storage, kernels
 from ._checks import _as_float_array, _asarray, _check_dtype, _check_targets
-from ._fpmode import subnormals_flushed
 from ._epochs import clip_limits, hyper_parameters
+from ._fpmode import subnormals_flushed
 from .costs import COSTS
 from .kernels.recurrent import GRU, LSTM, RNN, RecurrentModel, RecurrentWork
 from .registry import ACTIVATIONS, OPTIMIZERS
@@ -164,7 +164,9 @@ class RecurrentNetwork:
         if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
             hidden = [hidden]
         if isinstance(hidden, str) or not isinstance(hidden, Sequence) or not hidden:
-            raise ValueError(f"hidden: expected a width or a non-empty list of widths, got {hidden!r}")
+            raise ValueError(
+                f"hidden: expected a width or a non-empty list of widths, got {hidden!r}"
+            )
         hs = [_check_width(h, f"hidden[{i}]") for i, h in enumerate(hidden)]
         n_out = _check_width(n_outputs, "n_outputs")
         self.cell = _check_choice(cell, "cell", CELLS)
@@ -190,7 +192,7 @@ class RecurrentNetwork:
         self._rng = np.random.default_rng(seed)
         for l, views in enumerate(self.layers):
             bound = 1 / np.sqrt(self.widths[l + 1] if l < len(hs) else self.widths[-2])
-            for name, view in views.items():
+            for view in views.values():
                 view[...] = self._rng.uniform(-bound, bound, view.shape)
             if self.cell == "lstm" and l < len(hs):
                 h = self.widths[l + 1]
@@ -235,7 +237,9 @@ class RecurrentNetwork:
             return np.full(n, T, dtype=np.int64)
         arr = _asarray(lengths, name)
         if arr.shape != (n,):
-            raise ValueError(f"{name}: expected one length per sequence, shape ({n},), got {arr.shape}")
+            raise ValueError(
+                f"{name}: expected one length per sequence, shape ({n},), got {arr.shape}"
+            )
         if not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"{name}: expected integers, got dtype {arr.dtype}")
         if arr.min() < 1 or arr.max() > T:
@@ -308,7 +312,9 @@ class RecurrentNetwork:
 
     # --- gradients -----------------------------------------------------------------------
 
-    def _gradient(self, X: np.ndarray, Y: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _gradient(
+        self, X: np.ndarray, Y: np.ndarray, lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(Σₓ ∇Cₓ, Σₓ ‖∂Cₓ/∂hₜ‖² per layer and step)`` over all of ``X``."""
         n = X.shape[0]
         ws = self._work(n, X.shape[1])

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._config import kernel
-from .codes import CROSS_ENTROPY, LOG_LIKELIHOOD, SIGMOID, SOFTMAX
+from .codes import SIGMOID, SOFTMAX
 from .optimizers import optimizer_step
 from .regularisation import clip_gradient
 from .views import all_finite
@@ -198,8 +198,6 @@ def recurrent_output_views(params, model):
     start = model.offsets[n_layers]
     V = params[start : start + n_h * n_out].reshape((n_h, n_out))
     return V, params[start + n_h * n_out : start + n_h * n_out + n_out]
-
-
 
 
 @kernel(inline=True)
@@ -411,7 +409,7 @@ def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad):
             for j in range(n_h):
                 above[ws.lens[k] - 1, k, j] = ws.carry_h[k, j]
     for l in range(n_layers - 1, -1, -1):
-        W, b, b_hn = recurrent_layer_views(params, model, l)
+        W, _, _ = recurrent_layer_views(params, model, l)
         gW, gb, gbhn = recurrent_layer_views(grad, model, l)
         n_in, n_h = model.widths[l], model.widths[l + 1]
         split = 2 * n_h if cell == GRU else W.shape[1]
