@@ -652,3 +652,47 @@ def load_mini_mnist(*, dtype: npt.DTypeLike = "float32") -> tuple[_Pair, _Pair]:
     labels = _labels_to_int(arrays[_TEST_LABELS])
     test = np.arange(images.shape[0]) % _MINI_TEST_EVERY == _MINI_TEST_EVERY - 1
     return (images[~test], labels[~test]), (images[test], labels[test])
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+
+def adding_problem(
+    n: int, steps: int, *, seed: int | None = None, dtype: npt.DTypeLike = "float32"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The adding problem (Hochreiter & Schmidhuber 1997, experiment 4): ``n`` sequences of
+    ``steps`` steps with two channels, a value drawn from U(−1, 1) and a marker (0 or 1).
+    Two steps are marked: one among the first 10 (the first ``steps // 2`` when shorter) and
+    one other in the first half (any other step when ``steps < 4``); the target is the sum of
+    the two marked values. A constant predictor's mean squared error is the targets'
+    variance, 2/3; the cost ``½(a − y)²`` of that predictor is 1/3.
+
+    Returns ``(X, y)``: ``X`` of shape ``(n, steps, 2)`` and ``y`` of shape ``(n, 1)``.
+    """
+    for value, name in ((n, "n"), (steps, "steps")):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    if steps < 2:
+        raise ValueError(f"steps: expected at least 2 (two marked steps), got {steps}")
+    float_dtype = _check_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, steps, 2))
+    X[:, :, 0] = rng.uniform(-1.0, 1.0, (n, steps))
+    half = max(steps // 2, 2)
+    first = rng.integers(0, min(10, half - 1) if half > 2 else 1, n)
+    second = rng.integers(0, half - 1, n)
+    second = second + (second >= first)  # any step of the first half but the first mark
+    rows = np.arange(n)
+    X[rows, first, 1] = 1.0
+    X[rows, second, 1] = 1.0
+    y = (X[rows, first, 0] + X[rows, second, 0])[:, None]
+    return X.astype(float_dtype), y.astype(float_dtype)
+
+
+def as_rows(images: np.ndarray) -> np.ndarray:
+    """MNIST images ``(n, 784)`` as sequences of their rows: ``(n, 28, 28)``, step ``t``
+    being row ``t`` of the image, top first (row-by-row MNIST). A view, not a copy."""
+    images = np.asarray(images)
+    if images.ndim != 2 or images.shape[1] != 784:
+        raise ValueError(f"images: expected shape (n, 784), got {images.shape}")
+    return images.reshape(images.shape[0], 28, 28)

@@ -294,3 +294,45 @@ def test_bad_targets_and_options_are_refused():
     with pytest.raises(ValueError, match="y"):
         _net("rnn", many=True).fit(X, np.zeros(5, dtype=int), epochs=1, batch_size=2, lr=0.1)
     assert np.array_equal(before, net.params)
+
+
+# --- data and the command line ---------------------------------------------------------------
+
+
+def test_adding_problem_marks_two_steps_and_sums_their_values():
+    from fastbp.datasets import adding_problem
+
+    X, y = adding_problem(500, 30, seed=0, dtype="float64")
+    assert X.shape == (500, 30, 2) and y.shape == (500, 1)
+    marks = X[:, :, 1]
+    assert np.all(marks.sum(axis=1) == 2) and np.all(marks[:, 15:] == 0)
+    assert np.all(np.argmax(marks, axis=1) < 10)
+    assert np.allclose((X[:, :, 0] * marks).sum(axis=1), y[:, 0])
+    assert np.array_equal(adding_problem(5, 30, seed=1)[0], adding_problem(5, 30, seed=1)[0])
+    with pytest.raises(ValueError, match="steps"):
+        adding_problem(5, 1)
+
+
+def test_rows_of_mnist_are_the_images_rows():
+    from fastbp.datasets import as_rows, load_mini_mnist
+
+    (X, _), _ = load_mini_mnist()
+    rows = as_rows(X[:3])
+    assert rows.shape == (3, 28, 28) and np.array_equal(rows[1, 5], X[1, 5 * 28 : 6 * 28])
+    with pytest.raises(ValueError, match="images"):
+        as_rows(X[:3, :100])
+
+
+def test_cli_trains_a_recurrent_network(tmp_path, capsys):
+    from fastbp.cli import main
+
+    path = tmp_path / "lstm.npz"
+    argv = ["train", "--model", "lstm", "--data", "adding", "--steps", "8", "--sequences", "60",
+            "--hidden", "4", "--epochs", "2", "--batch-size", "10", "--optimizer", "adam",
+            "--eta", "0.01", "--save", str(path)]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "adding problem, T=8" in out and "Epoch 1: val cost" in out
+    assert RecurrentNetwork.load(path).cell == "lstm"
+    assert main(["train", "--model", "gru", "--data", "mnist"]) == 2
+    assert "mnist-rows" in capsys.readouterr().err

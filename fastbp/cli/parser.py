@@ -11,6 +11,7 @@ from .data import _add_data_options
 from .evaluate import _evaluate
 from .info import _info
 from .predict import _predict
+from .recurrent import _add_recurrent_options
 from .train import _sizes, _train
 
 COMMANDS = ("train", "evaluate", "predict", "info")
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EPOCHS",
         help="greedy layer-wise pre-training of the hidden layers as autoencoders first (0)",
     )
+    _add_recurrent_options(train)
     outputs = train.add_argument_group("output")
     outputs.add_argument("--save", metavar="FILE", help="save the trained network (net.save)")
     outputs.add_argument(

@@ -22,7 +22,8 @@ _OPTIONS = {
     "dropout": "--dropout", "optimizer": "--optimizer", "momentum": "--momentum",
     "clip_norm": "--clip-norm", "clip_value": "--clip-value", "schedule": "--schedule",
     "early_stopping": "--early-stopping", "X": "the training images", "y": "the training labels",
-    "validation_data": "the validation data",
+    "validation_data": "the validation data", "hidden": "--hidden", "bptt": "--bptt",
+    "cell": "--model",
 }  # fmt: skip
 
 
@@ -79,6 +80,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _run_training(args: argparse.Namespace) -> int:
     from ..network import Network
+
+    if getattr(args, "model", "mlp") != "mlp":
+        from .recurrent import _train_recurrent
+
+        return _train_recurrent(args)
 
     out = sys.stderr if args.json else sys.stdout
     if args.plot:
