@@ -82,16 +82,45 @@ def logistic(z):
 @kernel(inline=True)
 def gate_preactivations(W, b, x, h, n_in, n_h, split, m, z, zh):
     """``z = b + Wₓᵀ xₜ + W_hᵀ hₜ₋₁`` for rows ``k < m``: one product of ``[xₜ, hₜ₋₁]`` with
-    all gates' weights. Columns from ``split`` on get their recurrent part in ``zh`` instead
-    (the GRU's candidate, whose ``W_hn h`` the reset gate scales)."""
+    all gates' weights, blocked over the batch (each row of ``W`` read once for four rows of
+    ``z``). Columns from ``split`` on get their recurrent part in ``zh`` instead (the GRU's
+    candidate, whose ``W_hn h`` the reset gate scales)."""
     gh = W.shape[1]
     zero = type(b[0])(0.0)
     for k in range(m):
-        zk = z[k]
         for g in range(gh):
-            zk[g] = b[g]
+            z[k, g] = b[g]
         for g in range(split, gh):
             zh[k, g - split] = zero
+    blocked = m - m % 4
+    for k in range(0, blocked, 4):
+        z0, z1, z2, z3 = z[k], z[k + 1], z[k + 2], z[k + 3]
+        for j in range(n_in):
+            v0, v1, v2, v3 = x[k, j], x[k + 1, j], x[k + 2, j], x[k + 3, j]
+            wj = W[j]
+            for g in range(gh):
+                w = wj[g]
+                z0[g] += v0 * w
+                z1[g] += v1 * w
+                z2[g] += v2 * w
+                z3[g] += v3 * w
+        for j in range(n_h):
+            v0, v1, v2, v3 = h[k, j], h[k + 1, j], h[k + 2, j], h[k + 3, j]
+            wj = W[n_in + j]
+            for g in range(split):
+                w = wj[g]
+                z0[g] += v0 * w
+                z1[g] += v1 * w
+                z2[g] += v2 * w
+                z3[g] += v3 * w
+            for g in range(split, gh):
+                w = wj[g]
+                zh[k, g - split] += v0 * w
+                zh[k + 1, g - split] += v1 * w
+                zh[k + 2, g - split] += v2 * w
+                zh[k + 3, g - split] += v3 * w
+    for k in range(blocked, m):
+        zk = z[k]
         for j in range(n_in):
             v = x[k, j]
             wj = W[j]
@@ -338,9 +367,33 @@ def gru_delta(a, h_prev, dh, m, n_h, dpx, dph, carry):
 @kernel(inline=True)
 def step_errors(W, n_in, n_h, dpx, dph, m, dx, want_dx, dh_prev):
     """BPTT's two products of a step: ``δxₜ = Wₓ δzₓ`` (to the layer below, if ``want_dx``)
-    and ``δhₜ₋₁ += W_h δz_h`` (added to ``dh_prev``, which holds the cell's direct part)."""
+    and ``δhₜ₋₁ += W_h δz_h`` (added to ``dh_prev``, which holds the cell's direct part);
+    blocked over the batch (each row of ``W`` read once for four rows)."""
     gh = W.shape[1]
-    for k in range(m):
+    blocked = m - m % 4
+    for k in range(0, blocked, 4):
+        for j in range(n_in + n_h):
+            if j < n_in and not want_dx:
+                continue
+            d = dpx if j < n_in else dph
+            d0, d1, d2, d3 = d[k], d[k + 1], d[k + 2], d[k + 3]
+            wj = W[j]
+            t0 = wj[0] - wj[0]
+            t1, t2, t3 = t0, t0, t0
+            for g in range(gh):
+                w = wj[g]
+                t0 += w * d0[g]
+                t1 += w * d1[g]
+                t2 += w * d2[g]
+                t3 += w * d3[g]
+            if j < n_in:
+                dx[k, j], dx[k + 1, j], dx[k + 2, j], dx[k + 3, j] = t0, t1, t2, t3
+            else:
+                dh_prev[k, j - n_in] += t0
+                dh_prev[k + 1, j - n_in] += t1
+                dh_prev[k + 2, j - n_in] += t2
+                dh_prev[k + 3, j - n_in] += t3
+    for k in range(blocked, m):
         if want_dx:
             for j in range(n_in):
                 wj = W[j]
@@ -360,9 +413,21 @@ def step_errors(W, n_in, n_h, dpx, dph, m, dx, want_dx, dh_prev):
 def step_weight_gradient(gW, gb, gbhn, x, h_prev, dpx, dph, n_in, n_h, split, m):
     """The weight gradients of a step, summed over rows: ``∂C/∂Wₓ += xₜ δzₓᵀ``,
     ``∂C/∂W_h += hₜ₋₁ δz_hᵀ``, ``∂C/∂b += δzₓ``, and for the GRU ``∂C/∂b_hn += δz_h`` of the
-    candidate (columns from ``split``)."""
+    candidate (columns from ``split``); four rows at a time (each row of ``∂C/∂W`` read and
+    written once for four)."""
     gh = gW.shape[1]
-    for k in range(m):
+    blocked = m - m % 4
+    for k in range(0, blocked, 4):
+        for j in range(n_in + n_h):
+            src = x if j < n_in else h_prev
+            d = dpx if j < n_in else dph
+            i = j if j < n_in else j - n_in
+            v0, v1, v2, v3 = src[k, i], src[k + 1, i], src[k + 2, i], src[k + 3, i]
+            d0, d1, d2, d3 = d[k], d[k + 1], d[k + 2], d[k + 3]
+            gj = gW[j]
+            for g in range(gh):
+                gj[g] += v0 * d0[g] + v1 * d1[g] + v2 * d2[g] + v3 * d3[g]
+    for k in range(blocked, m):
         for j in range(n_in):
             v = x[k, j]
             gj = gW[j]
@@ -373,6 +438,7 @@ def step_weight_gradient(gW, gb, gbhn, x, h_prev, dpx, dph, n_in, n_h, split, m)
             gj = gW[n_in + j]
             for g in range(gh):
                 gj[g] += v * dph[k, g]
+    for k in range(m):
         for g in range(gh):
             gb[g] += dpx[k, g]
         for j in range(gbhn.shape[0]):
