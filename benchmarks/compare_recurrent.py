@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
         except ImportError:
             print("PyTorch is not installed: fastbp alone")
-    rate = gemm_rates(with_jax=False)["numpy"]["float32"]
+    rate = gemm_rates(with_jax=False)["numpy"]["float32"] * 1e9  # FLOP/s
     scale = FULL / args.sequences
     order = np.random.default_rng(0).permutation(args.sequences).astype(np.int64)
     default_threads = torch.get_num_threads() if torch is not None else None
