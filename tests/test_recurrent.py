@@ -336,3 +336,15 @@ def test_cli_trains_a_recurrent_network(tmp_path, capsys):
     assert RecurrentNetwork.load(path).cell == "lstm"
     assert main(["train", "--model", "gru", "--data", "mnist"]) == 2
     assert "mnist-rows" in capsys.readouterr().err
+
+
+def test_monitor_gradients_and_early_stopping_run_on_the_trainer():
+    X, y = _data(n=30, T=4, seed=2)
+    net = RecurrentNetwork(3, [5, 4], 2, cell="gru", seed=0, dtype="float64")
+    history = net.fit(X, y, epochs=4, batch_size=10, lr=0.05, optimizer="adam",
+                      validation_data=(X, y), monitor_gradients=True, early_stopping=1,
+                      seed=0)  # fmt: skip
+    assert len(history["grad_norm_w"][0]) == 3  # two recurrent layers and the output layer
+    assert all(np.isfinite(history["grad_norm_b"][0]))
+    best = history["best_epoch"][0]
+    assert history["val_accuracy"][best] == max(history["val_accuracy"])
