@@ -307,6 +307,15 @@ class Network:
         arrays = {"params": self.params, "bn_stats": self._bn_stats}
         _storage.save_model(path, self._spec(), arrays)
 
+    def to_onnx(self, path: str | os.PathLike[str]) -> None:
+        """Write the network's prediction path to ``path`` as an ONNX model, atomically
+        (``fastbp.onnx_export``; needs ``pip install "fastbp[onnx]"``). Its input ``input``
+        takes rows of ``sizes[0]`` values; its outputs are ``output`` (``feedforward``) and
+        ``label`` (``predict``), in the network's dtype and int64."""
+        from . import onnx_export
+
+        onnx_export.export(self, path)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Network:
         """Read a network written by ``save``; every field is checked first, and a file that

@@ -9,11 +9,12 @@ from .. import __version__
 from .common import _ERRORS, EXIT_ERROR, EXIT_INTERRUPTED, CommandError, _Parser
 from .data import _add_data_options
 from .evaluate import _evaluate
+from .export import _export
 from .info import _info
 from .predict import _predict
 from .train import _sizes, _train
 
-COMMANDS = ("train", "evaluate", "predict", "info")
+COMMANDS = ("train", "evaluate", "predict", "export", "info")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", metavar="INPUT", help="a .npy, IDX or PNG file")
     predict.add_argument("--json", action="store_true", help="print the results as JSON")
 
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="write a saved network as an ONNX model",
+        description="Write MODEL's prediction path as an ONNX model (needs "
+        "pip install 'fastbp[onnx]'): input 'input' of shape (N, inputs), outputs 'output' "
+        "(the output layer's activations) and 'label' (the predicted class).",
+    )
+    export.add_argument("model", metavar="MODEL", help="a file written by --save / net.save")
+    export.add_argument("output", metavar="OUTPUT.onnx", help="the ONNX file to write")
+
     commands.add_parser(
         "info",
         parents=[common],
@@ -165,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         debug = args.debug
-        run = {"train": _train, "evaluate": _evaluate, "predict": _predict, "info": _info}
+        run = {
+            "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
+            "info": _info,
+        }  # fmt: skip
         return run[args.command](args)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
