@@ -489,7 +489,8 @@ class Trainer:
                 if options.early_stopping is not None:
                     self.best_params = self.model.params.copy()
             stale = epoch - self.best_epoch
-            stop = options.early_stopping is not None and stale >= options.early_stopping
+            if options.early_stopping is not None and stale >= options.early_stopping:
+                stop = True
             if options.schedule == "halve" and stale > 0 and stale % options.patience == 0:
                 self.halvings += 1
                 self.eta = self.model.dtype.type(self.eta / 2)

@@ -43,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(train)
     net = train.add_argument_group("network")
-    net.add_argument("--sizes", type=_sizes, default=[784, 30, 10], help="784,30,10 (default)")
+    net.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=[784, 30, 10],
+        help="neurons per layer, input first (784,30,10)",
+    )
     net.add_argument(
         "--activation",
         default="sigmoid",
@@ -61,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_name,
         choices=list(COSTS),
         default="quadratic",
-        help="(quadratic; log_likelihood implies a softmax output)",
+        help="the cost (quadratic; log_likelihood implies a softmax output; hyphens or "
+        "underscores)",
     )
     net.add_argument(
         "--init",
@@ -103,7 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=3.0,
         help="learning rate η (3.0); --eta is the same option, by the book's name",
     )
-    fit.add_argument("--epochs", type=int, default=5, help="(5; 0 scores the initial network)")
+    fit.add_argument(
+        "--epochs",
+        type=int,
+        default=5,
+        help="passes over the training data (5; 0 only scores the initial network)",
+    )
     fit.add_argument("--batch-size", type=int, default=10, help="mini-batch size (10)")
     fit.add_argument("--lmbda", type=float, default=0.0, help="L2 regularisation λ (0)")
     fit.add_argument("--l1", type=float, default=0.0, help="L1 regularisation (0)")
@@ -133,8 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="constant η, or halve it after --patience epochs without a better validation "
         "accuracy, stopping after --max-halvings halvings (constant)",
     )
-    fit.add_argument("--patience", type=int, default=10, metavar="N", help="(10)")
-    fit.add_argument("--max-halvings", type=int, default=7, metavar="N", help="(7)")
+    fit.add_argument(
+        "--patience", type=int, default=10, metavar="N", help="epochs without improvement "
+        "before --schedule halve halves η (10)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--max-halvings", type=int, default=7, metavar="N", help="--schedule halve stops "
+        "after N halvings (7)",
+    )  # fmt: skip
     fit.add_argument(
         "--early-stopping",
         type=int,
@@ -164,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--batch-norm", action="store_true", help="batch-normalise hidden layers")
     fit.add_argument(
-        "--residual", action="store_true", help="residual connections between equal widths"
+        "--residual",
+        action="store_true",
+        help="residual connections in every hidden layer after the first (projected where the "
+        "widths differ)",
     )
     fit.add_argument(
         "--pretrain",
@@ -181,7 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="save the whole training state to FILE after every --checkpoint-every epochs "
         "(and on Ctrl-C)",
     )
-    outputs.add_argument("--checkpoint-every", type=int, default=1, metavar="K", help="(1)")
+    outputs.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="epochs between checkpoints (1)",
+    )
     outputs.add_argument(
         "--resume",
         metavar="FILE",

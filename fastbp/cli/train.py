@@ -29,6 +29,18 @@ _OPTIONS = {
 }  # fmt: skip
 
 
+#: The parameters of ``Network`` and ``fit`` that have no ``fastbp train`` option, and why.
+NO_OPTION = {
+    "X": "the training data is --data's",
+    "y": "the training labels are --data's",
+    "validation_data": "--data's validation part (X_val, y_val), else its test part",
+    "eta": "--eta is --lr by the book's name",
+    "seed": "--seed seeds the weights and the order of the samples alike",
+    "callback": "the command's callback prints its per-epoch line",
+    "verbose": "the command prints its per-epoch line (--json: the history instead)",
+}
+
+
 def _name(text: str) -> str:
     """A toolbox name with hyphens or underscores: ``leaky-relu`` is ``leaky_relu``."""
     return text.replace("-", "_")
