@@ -780,7 +780,8 @@ class Network:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: str | os.PathLike[str] | None = None,
-        verbose: bool = False,
+        verbose: bool | str = False,
+        batch_progress: bool = False,
         threads: int | None = None,
     ) -> dict[str, list]:
         """Train by mini-batch SGD on the network's cost; one compiled call per epoch.
@@ -867,6 +868,12 @@ class Network:
             over the epochs on stderr when it is a terminal and tqdm is installed
             (``pip install "fastbp[progress]"``). ``"book"``: the book's ``Epoch j: k / n``
             (``SGD``'s default).
+        batch_progress : bool
+            A progress bar over each epoch's mini-batches, for long epochs (on stderr when it
+            is a terminal and tqdm is installed; beside ``verbose``'s over the epochs): the
+            epoch then runs as up to 50 compiled calls (``training.BATCH_PROGRESS_PARTS``)
+            instead of one, with the same result but for ``dropout``, whose masks are then
+            drawn from a seed per call (still reproducible by the seed).
         threads : int, optional
             Most threads for this call (by default the network's ``threads``; None: the
             CPUs this process may use, or ``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS`` if set;

@@ -38,6 +38,9 @@ from .diagnostics import GradientWarning, record_gradient_norms
 from .progress import epoch_line, progress_bar
 from .registry import OPTIMIZERS
 
+#: Most compiled calls an epoch is run as for ``fit(batch_progress=True)``'s bar.
+BATCH_PROGRESS_PARTS = 50
+
 
 class StopTraining(Exception):
     """Raised by a ``fit`` callback to end training after the epoch it was called for (the
@@ -167,6 +170,7 @@ class FitOptions:
         default=None, metadata=_meta(_check_path, run=True)
     )
     verbose: bool | str = field(default=False, metadata=_meta(_check_verbose, run=True))
+    batch_progress: bool = field(default=False, metadata=_meta(_check_bool, run=True))
 
     @classmethod
     def validated(cls, spelling: Mapping[str, str] | None = None, **options: Any) -> FitOptions:
@@ -281,6 +285,7 @@ class Trainer:
         self.best_params: np.ndarray | None = None
         self.first_epoch = 0
         self.bar: Any = None
+        self.batch_bar: Any = None
         self.fingerprint = {
             "n": n, "scored": [s.prefix for s in scored], **options.fingerprint(),
         }  # fmt: skip
@@ -356,11 +361,14 @@ class Trainer:
         self.bar = progress_bar(options.epochs) if options.verbose is True else None
         if self.bar is not None:
             self.bar.update(self.first_epoch)
+        if options.batch_progress:
+            self.batch_bar = progress_bar(-(-n // options.batch_size), "batch")
         try:
             self.loop(epochs, state_arrays, no_backup, steps, order, probe)
         finally:
-            if self.bar is not None:
-                self.bar.close()
+            for bar in (self.batch_bar, self.bar):
+                if bar is not None:
+                    bar.close()
         if self.best_params is not None:
             model.params[...] = self.best_params
             history["best_epoch"] = [self.best_epoch]
@@ -389,10 +397,13 @@ class Trainer:
             recorded = False
             n_recorded = len(history["epoch"])
             try:
-                steps, _, _ = epochs.run(
-                    order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
-                    no_backup,
-                )  # fmt: skip
+                if self.batch_bar is None:
+                    steps, _, _ = epochs.run(
+                        order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
+                        no_backup,
+                    )  # fmt: skip
+                else:
+                    steps = self.run_in_parts(epochs, order, mask_seed, state, steps, no_backup)
                 seconds = time.perf_counter() - start
                 if not _all_finite(model.params):
                     model.params[...] = last_good
@@ -456,6 +467,28 @@ class Trainer:
                 raise
             if self.after_epoch(epoch):
                 break
+
+    def run_in_parts(
+        self, epochs: Any, order: np.ndarray, mask_seed: int, state: np.ndarray | None,
+        steps: int, no_backup: np.ndarray,
+    ) -> int:  # fmt: skip
+        """An epoch as up to ``BATCH_PROGRESS_PARTS`` compiled calls over whole mini-batches,
+        moving the bar over the mini-batches after each: the same steps in the same order, so
+        the same parameters as one call, but for dropout, whose masks are drawn from a seed
+        per part (``mask_seed + part``) rather than one per epoch."""
+        bar, size = self.batch_bar, self.options.batch_size
+        n = order.shape[0]
+        batches = -(-n // size)
+        per_part = -(-batches // BATCH_PROGRESS_PARTS) * size
+        bar.reset(total=batches)
+        for part, start in enumerate(range(0, n, per_part)):
+            chunk = order[start : start + per_part]
+            steps, _, _ = epochs.run(
+                chunk, (mask_seed + part) % 2**31, self.eta, self.l2, self.l1, state, steps,
+                no_backup, no_backup,
+            )  # fmt: skip
+            bar.update(-(-chunk.shape[0] // size))
+        return steps
 
     def after_epoch(self, epoch: int) -> bool:
         """The callback, the progress line, the schedule, early stopping and the checkpoint

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastbp import Network, StopTraining, cli
+from fastbp import Network, StopTraining, cli, training
 from fastbp.cli.parser import build_parser
 from fastbp.cli.train import NO_OPTION
 from fastbp.datasets import load_mini_mnist
@@ -238,6 +238,49 @@ def test_verbose_draws_a_progress_bar_on_a_terminal(small, capsys, monkeypatch):
     monkeypatch.setattr(sys, "stderr", terminal)
     Network([784, 12, 10], seed=3).fit(X, y, epochs=2, batch_size=10, lr=1.0, verbose=True)
     assert "/2 [" in terminal.getvalue() and "epoch/s" in terminal.getvalue()
+
+
+class _Bar:
+    """Records what the trainer does with a progress bar."""
+
+    def __init__(self, total: int, unit: str = "epoch") -> None:
+        self.unit, self.totals, self.updates = unit, [total], []
+
+    def reset(self, total: int) -> None:
+        self.totals.append(total)
+
+    def update(self, k: int) -> None:
+        self.updates.append(k)
+
+    def write(self, line: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_progress_bar_inside_epochs_changes_nothing(small, monkeypatch, optimizer):
+    X, y, _, _ = small
+    bars = []
+    monkeypatch.setattr(training, "progress_bar", lambda *a: bars.append(_Bar(*a)) or bars[-1])
+    options = dict(epochs=2, batch_size=3, lr=0.01, optimizer=optimizer, seed=2)
+    a, b = Network([784, 12, 10], seed=3), Network([784, 12, 10], seed=3)
+    a.fit(X, y, batch_progress=True, **options)
+    (bar,) = bars
+    assert bar.unit == "batch" and bar.totals == [67, 67, 67]  # ⌈200/3⌉ mini-batches
+    assert sum(bar.updates) == 2 * 67 and len(bar.updates) <= 2 * training.BATCH_PROGRESS_PARTS
+    b.fit(X, y, **options)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_batch_progress_draws_on_a_terminal(small, monkeypatch):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    X, y, _, _ = small
+    Network([784, 12, 10], seed=3).fit(X, y, epochs=1, batch_size=3, lr=0.1, batch_progress=True)
+    assert "/67 [" in terminal.getvalue() and "batch/s" in terminal.getvalue()
 
 
 def test_history_values_are_python_numbers(small):

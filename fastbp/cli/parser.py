@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train on the CPU or on an NVIDIA GPU (cuda: pip install 'fastbp[cuda]')",
     )
     fit.add_argument(
+        "--batch-progress",
+        action="store_true",
+        help="a progress bar over each epoch's mini-batches too (tqdm, on a terminal; the "
+        "epoch runs as up to 50 compiled calls)",
+    )
+    fit.add_argument(
         "--monitor-training",
         action=argparse.BooleanOptionalAction,
         default=True,

@@ -148,6 +148,7 @@ def _run_training(args: argparse.Namespace) -> int:
             shuffle=args.shuffle,
             patience=args.patience,
             max_halvings=args.max_halvings,
+            batch_progress=args.batch_progress,
             clip_norm=args.clip_norm,
             clip_value=args.clip_value,
             schedule=args.schedule,
