@@ -6,6 +6,7 @@ outputs within 1e-6 (float32)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +109,15 @@ def test_cli_export_missing_model(tmp_path, capsys):
     assert status == 2
     assert "none.npz" in capsys.readouterr().err
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_without_onnx_installed_the_message_says_what_to_install(tmp_path, capsys, monkeypatch):
+    net = Network([4, 3, 2], seed=1)
+    net.save(tmp_path / "model.npz")
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install 'fastbp\[onnx\]'"):
+        net.to_onnx(tmp_path / "net.onnx")
+    status = main(["export", str(tmp_path / "model.npz"), str(tmp_path / "net.onnx")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("fastbp: error: ") and "fastbp[onnx]" in err
+    assert not (tmp_path / "net.onnx").exists()
