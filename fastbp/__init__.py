@@ -12,12 +12,14 @@ from ._version import __version__
 from .diagnostics import GradientWarning, diagnose_gradients
 from .network import Network
 from .perceptron import Perceptron, PerceptronResult
+from .training import StopTraining
 
 __all__ = [
     "GradientWarning",
     "Network",
     "Perceptron",
     "PerceptronResult",
+    "StopTraining",
     "__version__",
     "datasets",
     "diagnose_gradients",
