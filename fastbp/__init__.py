@@ -13,6 +13,7 @@ from .diagnostics import GradientWarning, diagnose_gradients
 from .network import Network
 from .perceptron import Perceptron, PerceptronResult
 from .recurrent import RecurrentNetwork
+from .training import StopTraining
 
 __all__ = [
     "GradientWarning",
@@ -20,6 +21,7 @@ __all__ = [
     "Perceptron",
     "PerceptronResult",
     "RecurrentNetwork",
+    "StopTraining",
     "__version__",
     "datasets",
     "diagnose_gradients",

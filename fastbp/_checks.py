@@ -94,6 +94,15 @@ def _asarray(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected a rectangular array of numbers ({exc})") from None
 
 
+def _scaled_pixels(arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """The one rule for ``uint8`` inputs, in the API and the command line alike: they are 8-bit
+    pixels (0–255) and are scaled to [0, 1] (``x / 255``) in ``dtype``. Arrays of any other
+    type are returned as they are (their values are the inputs)."""
+    if arr.dtype != np.uint8:
+        return arr
+    return np.ascontiguousarray(arr, dtype=dtype) / np.dtype(dtype).type(255)
+
+
 def _as_float_array(
     values: Any, name: str, dtype: type[np.floating], *, check_finite: bool = True
 ) -> np.ndarray:

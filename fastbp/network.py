@@ -31,6 +31,7 @@ from ._checks import (
     _check_sizes,
     _check_targets,
     _check_threads,
+    _scaled_pixels,
     _unpack_pairs,
 )
 from ._epochs import CpuEpochs, GpuEpochs, cuda_module
@@ -52,6 +53,11 @@ _STATE_ARRAYS = ("bn_stats",)
 
 #: How ``SGD`` spells ``fit``'s options (its errors name them so).
 _SGD_SPELLING = {"batch_size": "mini_batch_size", "lr": "eta"}
+
+
+def _name(value: Any) -> Any:
+    """A toolbox name as the registries spell it: ``"leaky-relu"`` is ``"leaky_relu"``."""
+    return value.replace("-", "_") if isinstance(value, str) else value
 
 
 def _norms(nabla_b: list[np.ndarray], nabla_w: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -133,8 +139,11 @@ class Network:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
         self.threads = _check_threads(threads)
-        if isinstance(cost, str):
-            cost = cost.replace("-", "_")  # "log-likelihood" and "cross-entropy" too
+        # Every name is accepted with hyphens too: "log-likelihood", "leaky-relu".
+        cost, output, init, bias_init = (_name(v) for v in (cost, output, init, bias_init))
+        activation = _name(activation) if isinstance(activation, str) else activation
+        if not isinstance(activation, str) and isinstance(activation, Sequence):
+            activation = [_name(a) for a in activation]
         self.cost = COSTS[_check_choice(cost, "cost", COSTS)]
         default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
         output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
@@ -283,11 +292,40 @@ class Network:
         skips = f"residual={list(self.residual)}, " if any(self.residual) else ""
         skips += "batch_norm=True, " if self.batch_norm else ""
         skips += "device='cuda', " if self.device == "cuda" else ""
+        options = f"init='{self.init}', "
+        if self.bias_init != INITIALISATIONS[self.init].bias:
+            options += f"bias_init='{self.bias_init}', "
+        if self.alpha is not None:
+            options += f"alpha={self.alpha}, "
         return (
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
-            f"cost='{self.cost.name}', {skips}dtype='{self.dtype.name}', "
+            f"cost='{self.cost.name}', {options}{skips}dtype='{self.dtype.name}', "
             f"parameters={self.params.size})"
         )
+
+    def summary(self) -> str:
+        """A table of the layers (width, activation, residual connection, batch norm,
+        parameters per layer) and the network's options, for ``print(net.summary())``."""
+        rows = [("layer", "neurons", "activation", "residual", "batch norm", "parameters")]
+        rows.append(("0 (input)", str(self.sizes[0]), "", "", "", "0"))
+        for l in range(1, self.num_layers):
+            skip = self.layout.skips[l - 1]
+            residual = {0: "", 1: "identity", 2: "projected"}[int(skip)]
+            rows.append((
+                str(l), str(self.sizes[l]), self.activations[l - 1], residual,
+                "yes" if self.layout.batch_norm[l - 1] else "", f"{self.layout.count(l):,}",
+            ))  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]  # fmt: skip
+        lines.insert(1, "-" * len(lines[0]))
+        alpha = "" if self.alpha is None else f", alpha {self.alpha}"
+        lines += [
+            f"total parameters: {self.params.size:,}",
+            f"cost {self.cost.name}, init {self.init} (biases {self.bias_init}){alpha}, "
+            f"dtype {self.dtype.name}, device {self.device}, threads {self.threads or 'auto'}",
+        ]
+        return "\n".join(lines)
 
     def _spec(self) -> dict[str, Any]:
         """The architecture, as the JSON of model files and checkpoints."""
@@ -306,6 +344,15 @@ class Network:
         the parameters and a JSON header; loading it never runs code)."""
         arrays = {"params": self.params, "bn_stats": self._bn_stats}
         _storage.save_model(path, self._spec(), arrays)
+
+    def to_onnx(self, path: str | os.PathLike[str]) -> None:
+        """Write the network's prediction path to ``path`` as an ONNX model, atomically
+        (``fastbp.onnx_export``; needs ``pip install "fastbp[onnx]"``). Its input ``input``
+        takes rows of ``sizes[0]`` values; its outputs are ``output`` (``feedforward``) and
+        ``label`` (``predict``), in the network's dtype and int64."""
+        from . import onnx_export
+
+        onnx_export.export(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Network:
@@ -379,7 +426,8 @@ class Network:
 
     def _inputs(self, X: Any, name: str = "X", *, check_finite: bool = True) -> np.ndarray:
         """``X`` as a C-contiguous ``(n, sizes[0])`` array of the network's dtype."""
-        arr = _as_float_array(X, name, self.dtype.type, check_finite=check_finite)
+        arr = _scaled_pixels(_asarray(X, name), self.dtype.type)  # uint8: x / 255
+        arr = _as_float_array(arr, name, self.dtype.type, check_finite=check_finite)
         n_in = self.sizes[0]
         if arr.ndim != 2 or arr.shape[1] != n_in:
             raise ValueError(
@@ -443,12 +491,18 @@ class Network:
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray | int:
         """Class index of each row of ``X``: the most active output neuron.
 
-        A network with a single output neuron predicts 1 where its output exceeds 0.5.
+        A network with a single output neuron predicts 1 where its output exceeds 0.5. One
+        sample, a vector of ``sizes[0]`` values (or the book's column), gives one ``int``,
+        as ``feedforward`` gives one output vector.
         """
-        return self._predict(self._inputs(X, check_finite=False), "X")
+        arr = _asarray(X, "X")
+        column = arr.ndim == 2 and arr.shape[1] != self.sizes[0] and arr.shape == (self.sizes[0], 1)
+        if arr.ndim == 1 or column:
+            return int(self._predict(self._inputs(arr.reshape(1, -1), check_finite=False), "X")[0])
+        return self._predict(self._inputs(arr, check_finite=False), "X")
 
     def _predict(self, X: np.ndarray, name: str) -> np.ndarray:
         return self._classes(self._feedforward(X, name))
@@ -687,7 +741,7 @@ class Network:
         validation = None
         if test_data is not None:
             validation = _unpack_pairs(test_data, self.sizes[0], "test_data")
-        options.setdefault("verbose", True)
+        options.setdefault("verbose", "book")
         settings = dict(epochs=epochs, batch_size=mini_batch_size, lr=eta, lmbda=lmbda)
         return self._train(
             X, Y, validation, ("training_data", "test_data"), _SGD_SPELLING,
@@ -701,7 +755,8 @@ class Network:
         *,
         epochs: int,
         batch_size: int,
-        lr: float,
+        lr: float | None = None,
+        eta: float | None = None,
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
         seed: int | None = None,
@@ -725,7 +780,8 @@ class Network:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: str | os.PathLike[str] | None = None,
-        verbose: bool = False,
+        verbose: bool | str = False,
+        batch_progress: bool = False,
         threads: int | None = None,
     ) -> dict[str, list]:
         """Train by mini-batch SGD on the network's cost; one compiled call per epoch.
@@ -740,7 +796,8 @@ class Network:
         batch_size : int
             Samples per mini-batch ``m``; a last, smaller mini-batch is trained on too.
         lr : float
-            Learning rate ``η``: each step is ``θ ← θ − (η/m) Σₓ ∇Cₓ``.
+            Learning rate ``η``: each step is ``θ ← θ − (η/m) Σₓ ∇Cₓ``. ``eta``, the book's
+            name (``SGD``'s), is accepted for it; give one of the two.
         validation_data : (X_val, y_val), optional
             Scored after every epoch (cost and accuracy, in the history).
         shuffle : bool
@@ -782,7 +839,9 @@ class Network:
             Also score the training data after each epoch (``train_cost``,
             ``train_accuracy``; one forward pass over it).
         callback : callable, optional
-            ``callback(net, epoch, history)`` after each epoch's scores are recorded.
+            ``callback(net, epoch, history)`` after each epoch's scores are recorded. It stops
+            training by returning ``False`` (``None``, or anything else, goes on) or by raising
+            ``fastbp.StopTraining``; the epoch it was called for counts.
         schedule : {"constant", "halve"}
             ``"halve"`` is the book's chapter 3 schedule: halve ``η`` whenever the validation
             accuracy has not improved for ``patience`` epochs, and stop once it has been halved
@@ -803,8 +862,18 @@ class Network:
             the end of the running epoch (an epoch is one compiled call): that epoch is rolled
             back, a checkpoint is written if ``checkpoint`` is set, and the interrupt is
             re-raised.
-        verbose : bool
-            Print one line per epoch (``Epoch j: k / n`` with validation data).
+        verbose : bool or "book"
+            ``True``: print the line per epoch of ``fastbp train`` (costs, penalty, validation
+            accuracy, time, samples/s; ``fastbp.progress.epoch_line``), under a progress bar
+            over the epochs on stderr when it is a terminal and tqdm is installed
+            (``pip install "fastbp[progress]"``). ``"book"``: the book's ``Epoch j: k / n``
+            (``SGD``'s default).
+        batch_progress : bool
+            A progress bar over each epoch's mini-batches, for long epochs (on stderr when it
+            is a terminal and tqdm is installed; beside ``verbose``'s over the epochs): the
+            epoch then runs as up to 50 compiled calls (``training.BATCH_PROGRESS_PARTS``)
+            instead of one, with the same result but for ``dropout``, whose masks are then
+            drawn from a seed per call (still reproducible by the seed).
         threads : int, optional
             Most threads for this call (by default the network's ``threads``; None: the
             CPUs this process may use, or ``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS`` if set;
@@ -823,9 +892,14 @@ class Network:
         Returns
         -------
         dict of lists
-            ``epoch``, ``seconds`` (training time), with validation data ``val_cost``,
-            ``val_accuracy`` and ``val_correct``, and with ``monitor_training`` the same three
-            with ``train_``.
+            ``epoch``, ``seconds`` (training time), ``lr`` (the rate of each epoch), with
+            validation data ``val_cost``, ``val_accuracy`` and ``val_correct``, and with
+            ``monitor_training`` the same three with ``train_``. Every value is a Python
+            ``float`` or ``int``. The costs are the data term alone, ``(1/n) Σₓ Cₓ`` over the
+            set scored, so training and validation costs compare directly; with ``lmbda`` or
+            ``l1`` (and a set scored), ``penalty`` records the regularisation term of the
+            objective trained, ``(λ/2n) Σ w² + (λ₁/n) Σ |w|`` with ``n`` the number of
+            training samples (add it to ``train_cost`` for the book's ``total_cost``).
 
         Raises
         ------
@@ -833,9 +907,16 @@ class Network:
             If an epoch produced non-finite parameters; they are restored to their values
             before that epoch.
         """
-        options = {k: v for k, v in locals().items() if k not in ("self", "X", "y")}
+        if eta is not None and lr is not None:
+            raise TypeError("eta: the book's name of lr; give the learning rate once")
+        if eta is None and lr is None:
+            raise TypeError("lr: missing; give the learning rate as lr (or eta)")
+        lr_name = "lr" if eta is None else "eta"
+        lr = lr if eta is None else eta
+        options = {k: v for k, v in locals().items() if k not in ("self", "X", "y", "lr_name")}
+        del options["eta"]
         validation = options.pop("validation_data")
-        return self._train(X, y, validation, ("X", "validation_data"), {}, options)
+        return self._train(X, y, validation, ("X", "validation_data"), {"lr": lr_name}, options)
 
     def _train(
         self, X: Any, y: Any, validation: Any, names: tuple[str, str],

@@ -35,7 +35,25 @@ from ._checks import (
     _check_threads,
 )
 from .diagnostics import GradientWarning, record_gradient_norms
+from .progress import epoch_line, progress_bar
 from .registry import OPTIMIZERS
+
+#: Most compiled calls an epoch is run as for ``fit(batch_progress=True)``'s bar.
+BATCH_PROGRESS_PARTS = 50
+
+
+class StopTraining(Exception):
+    """Raised by a ``fit`` callback to end training after the epoch it was called for (the
+    epoch counts: it is in the history, and in the checkpoint if one is written). Returning
+    ``False`` from the callback does the same."""
+
+
+def _check_verbose(value: Any, name: str) -> bool | str:
+    if isinstance(value, str) and value == "book":
+        return value
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True, False or 'book', got {value!r}")
+    return bool(value)
 
 
 def _check_bool(value: Any, name: str) -> bool:
@@ -151,7 +169,8 @@ class FitOptions:
     resume: str | os.PathLike[str] | None = field(
         default=None, metadata=_meta(_check_path, run=True)
     )
-    verbose: bool = field(default=False, metadata=_meta(_check_bool, run=True))
+    verbose: bool | str = field(default=False, metadata=_meta(_check_verbose, run=True))
+    batch_progress: bool = field(default=False, metadata=_meta(_check_bool, run=True))
 
     @classmethod
     def validated(cls, spelling: Mapping[str, str] | None = None, **options: Any) -> FitOptions:
@@ -252,15 +271,21 @@ class Trainer:
         self.eta = eta
         self.l2 = dtype.type(options.lmbda / n)
         self.l1 = dtype.type(options.l1 / n)
+        #: The rate as a Python float (``eta`` is the model's dtype's): what the history shows.
+        self.lr = float(options.lr)
         self.history: dict[str, list] = {"epoch": [], "seconds": [], "lr": []}
         for s in scored:
             self.history.update({f"{s.prefix}_cost": [], f"{s.prefix}_accuracy": []})
             self.history[f"{s.prefix}_correct"] = []
+        if scored and (options.lmbda or options.l1):
+            self.history["penalty"] = []
         if options.monitor_gradients:
             self.history.update(grad_norm_b=[], grad_norm_w=[])
         self.best_accuracy, self.best_epoch, self.halvings = -1.0, -1, 0
         self.best_params: np.ndarray | None = None
         self.first_epoch = 0
+        self.bar: Any = None
+        self.batch_bar: Any = None
         self.fingerprint = {
             "n": n, "scored": [s.prefix for s in scored], **options.fingerprint(),
         }  # fmt: skip
@@ -274,7 +299,7 @@ class Trainer:
         optimizer = self._optimizer()
         loop = {
             "fingerprint": self.fingerprint, "next_epoch": next_epoch, "history": self.history,
-            "rng": self.rng.bit_generator.state, "eta": float(self.eta),
+            "rng": self.rng.bit_generator.state, "eta": float(self.eta), "lr": self.lr,
             "best_accuracy": self.best_accuracy, "best_epoch": self.best_epoch,
             "halvings": self.halvings,
             "optimizer": None if optimizer is None else optimizer[0],
@@ -308,6 +333,7 @@ class Trainer:
         self.history = loop["history"]
         self.first_epoch = loop["next_epoch"]
         self.eta = model.dtype.type(loop["eta"])
+        self.lr = float(loop.get("lr", loop["eta"]))
         self.best_accuracy, self.best_epoch = loop["best_accuracy"], loop["best_epoch"]
         self.halvings = loop["halvings"]
         self.best_params = arrays.get("best_params")
@@ -315,9 +341,8 @@ class Trainer:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self) -> dict[str, list]:
-        model, options, rng = self.model, self.options, self.rng
-        X, Y = self.X, self.Y
-        n = X.shape[0]
+        model, options = self.model, self.options
+        n = self.X.shape[0]
         if options.resume is not None:
             self.resume(options.resume)
         general = options.general
@@ -326,13 +351,36 @@ class Trainer:
             if optimizer is None or optimizer[0] != options.optimizer:
                 slots = np.zeros((2, model.params.size), model.dtype)
                 model._optimizer = (options.optimizer, slots, 0)
-        epochs = model._epochs(X, Y, options)
+        epochs = model._epochs(self.X, self.Y, options)
         state_arrays = model._training_state()
         no_backup = np.empty((0, 0), dtype=model.dtype)
         steps = model._optimizer[2] if general else 0
         order = np.arange(n, dtype=np.int64)
         history = self.history
         probe = min(n, 1000)
+        self.bar = progress_bar(options.epochs) if options.verbose is True else None
+        if self.bar is not None:
+            self.bar.update(self.first_epoch)
+        if options.batch_progress:
+            self.batch_bar = progress_bar(-(-n // options.batch_size), "batch")
+        try:
+            self.loop(epochs, state_arrays, no_backup, steps, order, probe)
+        finally:
+            for bar in (self.batch_bar, self.bar):
+                if bar is not None:
+                    bar.close()
+        if self.best_params is not None:
+            model.params[...] = self.best_params
+            history["best_epoch"] = [self.best_epoch]
+        return history
+
+    def loop(
+        self, epochs: Any, state_arrays: dict[str, np.ndarray], no_backup: np.ndarray,
+        steps: int, order: np.ndarray, probe: int,
+    ) -> None:  # fmt: skip
+        """The epochs, from ``first_epoch`` on, until ``options.epochs`` or a stop."""
+        model, options, rng, history = self.model, self.options, self.rng, self.history
+        X, n, general = self.X, self.X.shape[0], self.options.general
         for epoch in range(self.first_epoch, options.epochs):
             rng_before = rng.bit_generator.state
             if options.shuffle:
@@ -349,10 +397,13 @@ class Trainer:
             recorded = False
             n_recorded = len(history["epoch"])
             try:
-                steps, _, _ = epochs.run(
-                    order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
-                    no_backup,
-                )  # fmt: skip
+                if self.batch_bar is None:
+                    steps, _, _ = epochs.run(
+                        order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
+                        no_backup,
+                    )  # fmt: skip
+                else:
+                    steps = self.run_in_parts(epochs, order, mask_seed, state, steps, no_backup)
                 seconds = time.perf_counter() - start
                 if not _all_finite(model.params):
                     model.params[...] = last_good
@@ -382,13 +433,16 @@ class Trainer:
                     model._optimizer = (name, state, int(steps))
                 history["epoch"].append(epoch)
                 history["seconds"].append(seconds)
-                history["lr"].append(float(self.eta))
+                history["lr"].append(self.lr)
                 for s in self.scored:
+                    # The data term alone, for every set alike; the penalty (that of the
+                    # objective trained, over the n training samples) is recorded apart.
                     cost, correct = model._score(epochs.outputs(s.X), s.Y, s.labels)
-                    cost += model._penalty(options.lmbda, options.l1, s.X.shape[0])
-                    history[f"{s.prefix}_cost"].append(cost)
+                    history[f"{s.prefix}_cost"].append(float(cost))
                     history[f"{s.prefix}_correct"].append(correct)
                     history[f"{s.prefix}_accuracy"].append(correct / s.X.shape[0])
+                if "penalty" in history:
+                    history["penalty"].append(model._penalty(options.lmbda, options.l1, n))
                 if options.monitor_gradients:
                     norms = model._speeds(epochs.probe_gradient(probe) / probe)
                     problem = record_gradient_norms(history, norms)
@@ -413,36 +467,67 @@ class Trainer:
                 raise
             if self.after_epoch(epoch):
                 break
-        if self.best_params is not None:
-            model.params[...] = self.best_params
-            history["best_epoch"] = [self.best_epoch]
-        return history
+
+    def run_in_parts(
+        self, epochs: Any, order: np.ndarray, mask_seed: int, state: np.ndarray | None,
+        steps: int, no_backup: np.ndarray,
+    ) -> int:  # fmt: skip
+        """An epoch as up to ``BATCH_PROGRESS_PARTS`` compiled calls over whole mini-batches,
+        moving the bar over the mini-batches after each: the same steps in the same order, so
+        the same parameters as one call, but for dropout, whose masks are drawn from a seed
+        per part (``mask_seed + part``) rather than one per epoch."""
+        bar, size = self.batch_bar, self.options.batch_size
+        n = order.shape[0]
+        batches = -(-n // size)
+        per_part = -(-batches // BATCH_PROGRESS_PARTS) * size
+        bar.reset(total=batches)
+        for part, start in enumerate(range(0, n, per_part)):
+            chunk = order[start : start + per_part]
+            steps, _, _ = epochs.run(
+                chunk, (mask_seed + part) % 2**31, self.eta, self.l2, self.l1, state, steps,
+                no_backup, no_backup,
+            )  # fmt: skip
+            bar.update(-(-chunk.shape[0] // size))
+        return steps
 
     def after_epoch(self, epoch: int) -> bool:
         """The callback, the progress line, the schedule, early stopping and the checkpoint
         after epoch ``epoch``; returns whether training stops."""
         options, history = self.options, self.history
         validation = next((s for s in self.scored if s.prefix == "val"), None)
-        line = f"Epoch {epoch}"
-        if validation is not None:
-            line += f": {history['val_correct'][-1]} / {validation.X.shape[0]}"
-        else:
-            line += " complete"
-        if options.callback is not None:
-            options.callback(self.model, epoch, history)
-        if options.verbose:
-            print(line, flush=True)
         stop = False
+        if options.callback is not None:
+            try:
+                stop = options.callback(self.model, epoch, history) is False
+            except StopTraining:
+                stop = True
+        if options.verbose == "book":  # SGD's: the book's line
+            line = f"Epoch {epoch}"
+            if validation is not None:
+                line += f": {history['val_correct'][-1]} / {validation.X.shape[0]}"
+            else:
+                line += " complete"
+            print(line, flush=True)
+        elif options.verbose:
+            n_val = 0 if validation is None else validation.X.shape[0]
+            line = epoch_line(history, -1, self.X.shape[0], n_val)
+            if self.bar is not None:
+                self.bar.write(line)
+                self.bar.update(1)
+            else:
+                print(line, flush=True)
         if validation is not None:
             if history["val_accuracy"][-1] > self.best_accuracy:
                 self.best_accuracy, self.best_epoch = history["val_accuracy"][-1], epoch
                 if options.early_stopping is not None:
                     self.best_params = self.model.params.copy()
             stale = epoch - self.best_epoch
-            stop = options.early_stopping is not None and stale >= options.early_stopping
+            if options.early_stopping is not None and stale >= options.early_stopping:
+                stop = True
             if options.schedule == "halve" and stale > 0 and stale % options.patience == 0:
                 self.halvings += 1
                 self.eta = self.model.dtype.type(self.eta / 2)
+                self.lr /= 2
                 stop = stop or self.halvings == options.max_halvings
         every = options.checkpoint_every
         if options.checkpoint is not None and ((epoch + 1) % every == 0 or stop):

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from .. import __version__
+from ..progress import epoch_line, progress_bar
 from .common import CommandError
 from .data import _load_data
 from .plots import _figure, plot_history
@@ -16,7 +16,10 @@ from .plots import _figure, plot_history
 #: ``fastbp train``'s option for each parameter of ``Network``/``fit`` that an error may name.
 _OPTIONS = {
     "sizes": "--sizes", "activation": "--activation", "output": "--output", "cost": "--cost",
-    "init": "--init", "dtype": "--dtype", "threads": "--threads", "lr": "--eta",
+    "init": "--init", "dtype": "--dtype", "threads": "--threads", "lr": "--lr",
+    "bias_init": "--bias-init", "alpha": "--alpha", "betas": "--betas", "eps": "--eps",
+    "rho": "--rho", "patience": "--patience", "max_halvings": "--max-halvings",
+    "checkpoint_every": "--checkpoint-every",
     "device": "--device",
     "epochs": "--epochs", "batch_size": "--batch-size", "lmbda": "--lmbda", "l1": "--l1",
     "dropout": "--dropout", "optimizer": "--optimizer", "momentum": "--momentum",
@@ -25,6 +28,33 @@ _OPTIONS = {
     "validation_data": "the validation data", "hidden": "--hidden", "bptt": "--bptt",
     "cell": "--model",
 }  # fmt: skip
+
+
+#: The parameters of ``Network`` and ``fit`` that have no ``fastbp train`` option, and why.
+NO_OPTION = {
+    "X": "the training data is --data's",
+    "y": "the training labels are --data's",
+    "validation_data": "--data's validation part (X_val, y_val), else its test part",
+    "eta": "--eta is --lr by the book's name",
+    "seed": "--seed seeds the weights and the order of the samples alike",
+    "callback": "the command's callback prints its per-epoch line",
+    "verbose": "the command prints its per-epoch line (--json: the history instead)",
+}
+
+
+def _name(text: str) -> str:
+    """A toolbox name with hyphens or underscores: ``leaky-relu`` is ``leaky_relu``."""
+    return text.replace("-", "_")
+
+
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two comma-separated numbers such as 0.9,0.999, got {text!r}"
+        ) from None
+    return b1, b2
 
 
 def _sizes(text: str) -> list[int]:
@@ -39,32 +69,8 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _epoch_line(history: dict[str, list], i: int, n_train: int, n_val: int) -> str:
-    seconds = history["seconds"][i]
-    parts = [f"Epoch {history['epoch'][i]}:"]
-    if "train_cost" in history:
-        parts.append(f"train cost {history['train_cost'][i]:.4f} |")
-    if "val_cost" in history:
-        correct = history["val_correct"][i]
-        parts.append(
-            f"val cost {history['val_cost'][i]:.4f}, {correct} / {n_val} ({correct / n_val:.2%}) |"
-        )
-    parts.append(f"{seconds:.3f} s, {n_train / seconds:,.0f} samples/s")
-    if "grad_norm_b" in history:
-        speeds = ", ".join(f"{v:.2g}" for v in history["grad_norm_b"][i])
-        parts.append(f"| ‖∂C/∂b‖ per layer {speeds}")
-    return " ".join(parts)
-
-
-def _progress(epochs: int) -> Any:
-    """A tqdm bar over the epochs when stderr is a terminal and tqdm is installed, else None."""
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=epochs, unit="epoch", file=sys.stderr, leave=False, dynamic_ncols=True)
+#: The per-epoch line and the bar, shared with ``fit(verbose=True)``.
+_epoch_line, _progress = epoch_line, progress_bar
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -98,6 +104,8 @@ def _run_training(args: argparse.Namespace) -> int:
         output=args.output,
         cost=args.cost,
         init=args.init,
+        bias_init=args.bias_init,
+        alpha=args.alpha,
         seed=args.seed,
         dtype=args.dtype,
         threads=args.threads,
@@ -133,18 +141,25 @@ def _run_training(args: argparse.Namespace) -> int:
             y,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            lr=args.eta,
+            lr=args.lr,
             validation_data=(X_val, y_val),
             lmbda=args.lmbda,
             l1=args.l1,
             dropout=args.dropout,
             optimizer=args.optimizer,
             momentum=args.momentum,
+            betas=args.betas,
+            eps=args.eps,
+            rho=args.rho,
+            shuffle=args.shuffle,
+            patience=args.patience,
+            max_halvings=args.max_halvings,
+            batch_progress=args.batch_progress,
             clip_norm=args.clip_norm,
             clip_value=args.clip_value,
             schedule=args.schedule,
             early_stopping=args.early_stopping,
-            monitor_training=True,
+            monitor_training=args.monitor_training,
             monitor_gradients=args.monitor_gradients,
             callback=report,
             checkpoint=args.checkpoint,
@@ -157,7 +172,14 @@ def _run_training(args: argparse.Namespace) -> int:
     total = time.perf_counter() - start
     if args.json:
         print(json.dumps(history, default=float))
-    print(f"total {total:.1f} s (the first epoch includes compilation)", file=out)
+    if not history["epoch"]:  # --epochs 0: say what was done
+        print(
+            f"no epoch trained (--epochs {args.epochs}): the network as initialised classifies "
+            f"{net.accuracy(X_val, y_val):.2%} of the {len(X_val)} validation images",
+            file=out,
+        )
+    else:
+        print(f"total {total:.1f} s (the first epoch includes compilation)", file=out)
     if data["test"] is not data["val"]:
         X_test, y_test = data["test"]
         print(f"test accuracy: {net.accuracy(X_test, y_test):.2%} ({len(X_test)} images)", file=out)
