@@ -79,7 +79,7 @@ def _train_recurrent(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     history = net.fit(
-        X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.eta,
+        X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         validation_data=(X_val, y_val), optimizer=args.optimizer, momentum=args.momentum,
         lmbda=args.lmbda, l1=args.l1, clip_norm=args.clip_norm, clip_value=args.clip_value,
         schedule=args.schedule, early_stopping=args.early_stopping, callback=report,
