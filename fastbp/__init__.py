@@ -5,13 +5,34 @@
 
 The model and the names are those of Michael Nielsen's *Neural Networks and Deep Learning*;
 each equation of backpropagation is a Numba kernel in ``fastbp.kernels``.
+
+``import fastbp`` imports none of the models or kernels (nor Numba): each name below is
+imported on first use, so that ``fastbp info`` or ``fastbp --help`` starts at once.
 """
 
-from . import datasets, gates
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .diagnostics import GradientWarning, diagnose_gradients
-from .network import Network
-from .perceptron import Perceptron, PerceptronResult
+
+if TYPE_CHECKING:
+    from . import datasets, gates
+    from .diagnostics import GradientWarning, diagnose_gradients
+    from .network import Network
+    from .perceptron import Perceptron, PerceptronResult
+
+#: Each public name and the module that defines it (a module's name for a module).
+_LAZY = {
+    "GradientWarning": ".diagnostics",
+    "Network": ".network",
+    "Perceptron": ".perceptron",
+    "PerceptronResult": ".perceptron",
+    "datasets": None,
+    "diagnose_gradients": ".diagnostics",
+    "gates": None,
+}
 
 __all__ = [
     "GradientWarning",
@@ -23,3 +44,18 @@ __all__ = [
     "diagnose_gradients",
     "gates",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = importlib.import_module(f".{name}" if module is None else module, __name__)
+    if module is not None:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
