@@ -8,13 +8,14 @@ From the repository root::
     python benchmarks/cold_start.py                      # this checkout, 3 runs of each
     python benchmarks/cold_start.py --repeats 5 --checkout ../main --checkout .
 
-Each run is a fresh process, ``python -m fastbp train`` (or ``info``) with the checkout first
-on ``PYTHONPATH``. Cold: ``NUMBA_CACHE_DIR`` is a new empty directory; warm: a directory that
-one cold run filled. With several ``--checkout`` the runs alternate between them, so that
-each sees the same phases of a shared machine. The table gives medians of wall time and of
-CPU time (user + system, the child's ``getrusage``): on a busy machine wall time also counts
-waiting for a CPU, CPU time does not. ``--breakdown`` runs one more cold ``train`` per checkout
-and lists every top-level compilation with its seconds (Numba's ``numba:compile`` events).
+Each run is a fresh process, ``python -m fastbp train`` (or ``info``) in the checkout's
+directory, so that it imports that checkout's fastbp. Cold: ``NUMBA_CACHE_DIR`` is a new empty
+directory; warm: a directory that one cold run filled. With several ``--checkout`` the runs
+alternate between them, so that each sees the same phases of a shared machine. The table gives
+medians of wall time and of CPU time (user + system, the child's ``getrusage``): on a busy
+machine wall time also counts waiting for a CPU, CPU time does not. ``--breakdown`` runs one
+more cold ``train`` per checkout and lists every top-level compilation with its seconds
+(Numba's ``numba:compile`` events).
 Speed is not part of the tests; this is for README and a change's closing note.
 """
 
@@ -65,7 +66,8 @@ def run(checkout: Path, command: list[str], cache: str, code: str | None = None)
         argv += command
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    # In the checkout: ``python -m``/``-c`` put the working directory first on sys.path.
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, cwd=checkout)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

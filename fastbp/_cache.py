@@ -87,6 +87,13 @@ class KernelCacheLocator(caching._CacheLocator):
     def get_disambiguator(self) -> str:
         return self._inner.get_disambiguator()
 
+    def __getattr__(self, name: str):
+        # What Numba reads of its own locators besides their methods (``_py_file`` when it
+        # warns that a function cannot be cached).
+        if name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
     @classmethod
     def from_function(cls, py_func, py_file):
         if Path(py_file).resolve() not in WATCHED:
