@@ -14,8 +14,8 @@ directory; warm: a directory that one cold run filled. With several ``--checkout
 alternate between them, so that each sees the same phases of a shared machine. The table gives
 medians of wall time and of CPU time (user + system, the child's ``getrusage``): on a busy
 machine wall time also counts waiting for a CPU, CPU time does not. ``--breakdown`` runs one
-more cold ``train`` per checkout and lists every top-level compilation with its seconds
-(Numba's ``numba:compile`` events).
+more cold ``train`` per checkout and lists every top-level compilation with the CPU seconds it
+took (Numba's ``numba:compile`` events); ``--repeats 0`` gives only that.
 Speed is not part of the tests; this is for README and a change's closing note.
 """
 
@@ -35,16 +35,29 @@ from pathlib import Path
 #: A child that runs the CLI and reports each top-level compilation on stderr.
 _BREAKDOWN = textwrap.dedent(
     """
-    import sys
+    import sys, time
     import numba.core.event as ev
-    listener = ev.RecordingListener()
+
+    # The process's CPU time at each event (wall time, on a busy machine, counts the waits
+    # for a CPU too).
+    class Listener(ev.Listener):
+        def __init__(self):
+            self.buffer = []
+
+        def on_start(self, event):
+            self.buffer.append((time.process_time(), event))
+
+        def on_end(self, event):
+            self.buffer.append((time.process_time(), event))
+
+    listener = Listener()
     ev.register("numba:compile", listener)
     from fastbp.cli import main
     try:
         main(sys.argv[1:])
     except SystemExit:
         pass
-    depth, starts = 0, []
+    starts = []
     for ts, event in listener.buffer:
         if event.is_start:
             starts.append(ts)
@@ -53,7 +66,7 @@ _BREAKDOWN = textwrap.dedent(
         if not starts:
             func = getattr(event.data["dispatcher"], "py_func", None)
             name = f"{func.__module__}.{func.__qualname__}" if func else "?"
-            print(f"compiled {ts - began:7.2f} s  {name}", file=sys.stderr)
+            print(f"compiled {ts - began:7.2f} s CPU  {name}", file=sys.stderr)
     """
 )
 
@@ -77,7 +90,7 @@ def run(checkout: Path, command: list[str], cache: str, code: str | None = None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", action="append", type=Path, help="default: this one")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="0: only --breakdown")
     parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
     checkouts = [c.resolve() for c in args.checkout or [Path(__file__).resolve().parent.parent]]
@@ -85,7 +98,7 @@ def main() -> None:
     times: dict = {(c, *case): [] for c in checkouts for case in cases}
     with tempfile.TemporaryDirectory() as tmp:
         warm = {c: f"{tmp}/warm{i}" for i, c in enumerate(checkouts)}
-        for c in checkouts:  # fill the warm caches
+        for c in checkouts if args.repeats else []:  # fill the warm caches
             run(c, ["train"], warm[c])
         for r in range(args.repeats):
             for c in checkouts:
@@ -93,9 +106,10 @@ def main() -> None:
                     cache = tempfile.mkdtemp(dir=tmp) if state == "cold" else warm[c]
                     times[(c, command, state)].append(run(c, [command], cache)[:2])
             print(f"repeat {r + 1} of {args.repeats} done", file=sys.stderr)
-        print(f"medians of {args.repeats} runs, seconds ({os.cpu_count()} CPUs)")
-        print(f"{'checkout':<24} {'command':<14} {'cache':<6} {'wall':>7} {'CPU':>7}")
-        for (c, command, state), values in times.items():
+        if args.repeats:
+            print(f"medians of {args.repeats} runs, seconds ({os.cpu_count()} CPUs)")
+            print(f"{'checkout':<24} {'command':<14} {'cache':<6} {'wall':>7} {'CPU':>7}")
+        for (c, command, state), values in times.items() if args.repeats else ():
             wall = statistics.median(v[0] for v in values)
             cpu = statistics.median(v[1] for v in values)
             print(f"{str(c)[-24:]:<24} fastbp {command:<7} {state:<6} {wall:7.2f} {cpu:7.2f}")
