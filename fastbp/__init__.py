@@ -7,7 +7,8 @@ The model and the names are those of Michael Nielsen's *Neural Networks and Deep
 each equation of backpropagation is a Numba kernel in ``fastbp.kernels``.
 
 ``import fastbp`` imports none of the models or kernels (nor Numba): each name below is
-imported on first use, so that ``fastbp info`` or ``fastbp --help`` starts at once.
+imported on first use, so that ``fastbp info`` or ``fastbp --help`` starts at once. It sets
+``GOMP_SPINCOUNT`` (``fastbp._openmp``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _openmp  # noqa: F401  (GOMP_SPINCOUNT, before Numba can load libgomp)
 from ._version import __version__
 
 if TYPE_CHECKING:
