@@ -90,20 +90,30 @@ def test_fastbp_info_compiles_nothing(tmp_path):
     assert "threading layer:" in text
 
 
-def test_kernels_are_cached_outside_the_package_unless_numba_cache_dir_says(monkeypatch):
+def test_kernels_are_cached_outside_the_package_unless_numba_cache_dir_says(monkeypatch, tmp_path):
     from numba.core import config
 
     from fastbp import kernels
 
     py_file = kernels.forward.__file__
     monkeypatch.setattr(config, "CACHE_DIR", "")
+    monkeypatch.setattr(_cache, "CACHE_ROOT", tmp_path / "fastbp" / "numba")
     locator = _cache.KernelCacheLocator.from_function(kernels.forward.argmax_rows.py_func, py_file)
     assert isinstance(locator._inner, _cache.UserCacheLocator)
     path = Path(locator.get_cache_path())
-    assert path.parent == _cache.CACHE_ROOT
+    assert path.parent == _cache.CACHE_ROOT and path.is_dir()
     assert Path(py_file).parent not in path.parents  # a reinstall does not remove it
     assert locator.get_source_stamp() == _cache.STAMP
     assert locator._py_file == py_file  # Numba's attributes reach the inner locator
+    # Where that directory cannot be written, Numba's own locators decide.
+    monkeypatch.setattr(_cache, "CACHE_ROOT", Path("/proc/no-such-directory"))
+    locator = _cache.KernelCacheLocator.from_function(kernels.forward.argmax_rows.py_func, py_file)
+    assert not isinstance(locator._inner, _cache.UserCacheLocator)
+    assert locator.get_source_stamp() == _cache.STAMP
+    # NUMBA_CACHE_DIR wins.
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "numba-cache-dir"))
+    locator = _cache.KernelCacheLocator.from_function(kernels.forward.argmax_rows.py_func, py_file)
+    assert Path(locator.get_cache_path()).parent == tmp_path / "numba-cache-dir"
 
 
 def test_the_cache_root_follows_xdg_cache_home(monkeypatch, tmp_path):
