@@ -5,15 +5,40 @@
 
 The model and the names are those of Michael Nielsen's *Neural Networks and Deep Learning*;
 each equation of backpropagation is a Numba kernel in ``fastbp.kernels``.
+
+``import fastbp`` imports none of the models or kernels (nor Numba): each name below is
+imported on first use, so that ``fastbp info`` or ``fastbp --help`` starts at once. It sets
+``GOMP_SPINCOUNT`` (``fastbp._openmp``).
 """
 
-from . import datasets, gates
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import _openmp  # noqa: F401  (GOMP_SPINCOUNT, before Numba can load libgomp)
 from ._version import __version__
-from .diagnostics import GradientWarning, diagnose_gradients
-from .network import Network
-from .perceptron import Perceptron, PerceptronResult
-from .recurrent import RecurrentNetwork
-from .training import StopTraining
+
+if TYPE_CHECKING:
+    from . import datasets, gates
+    from .diagnostics import GradientWarning, diagnose_gradients
+    from .network import Network
+    from .perceptron import Perceptron, PerceptronResult
+    from .recurrent import RecurrentNetwork
+    from .training import StopTraining
+
+#: Each public name and the module that defines it (a module's name for a module).
+_LAZY = {
+    "GradientWarning": ".diagnostics",
+    "Network": ".network",
+    "Perceptron": ".perceptron",
+    "PerceptronResult": ".perceptron",
+    "RecurrentNetwork": ".recurrent",
+    "StopTraining": ".training",
+    "datasets": None,
+    "diagnose_gradients": ".diagnostics",
+    "gates": None,
+}
 
 __all__ = [
     "GradientWarning",
@@ -27,3 +52,18 @@ __all__ = [
     "diagnose_gradients",
     "gates",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = importlib.import_module(f".{name}" if module is None else module, __name__)
+    if module is not None:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -481,12 +481,14 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // kernels.FEEDFORWARD_ROWS), dtype=np.bool_)
-        wt = None
+        wt, wide = None, True
         if kernels.uses_columns(self.sizes, self._extras):
             wt = kernels.column_buffers(self.sizes, 0, self.dtype)[0]
             kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
+            if kernels.narrow_after_first(self.sizes):  # compile only the narrow kernels
+                wide = None
         with _threads.threads(self.threads), subnormals_flushed():
-            kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
+            kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt, wide)
         if not finite.all() and not _all_finite(X):
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out

@@ -75,9 +75,20 @@ def _load_data(args: argparse.Namespace, dtype: Any) -> tuple[str, dict[str, Any
         train, test = load_mini_mnist(dtype=dtype)
         return "bundled mini MNIST", {"train": train, "val": test, "test": test}
     if args.data == "mnist":
-        train, val, test = load_mnist(
-            args.data_dir, split="book", dtype=dtype, download=getattr(args, "download", False)
-        )
+        download = getattr(args, "download", False)
+        try:
+            train, val, test = load_mnist(args.data_dir, split="book", dtype=dtype,
+                                          download=download)  # fmt: skip
+        except FileNotFoundError as exc:  # the command line's advice, not the Python API's
+            if download:
+                raise
+            found = str(exc).split(". Put ")[0]
+            raise FileNotFoundError(
+                f"--data mnist: {found}. Give the directory of the four MNIST IDX files "
+                "(gzipped or not) with --data-dir DIR or the FASTBP_DATA environment "
+                "variable, or add --download to fetch them (SHA-256 checked); --data mini, "
+                "the default, needs no download"
+            ) from None
         return "MNIST (the book's split)", {"train": train, "val": val, "test": test}
     path = Path(args.data).expanduser()
     data = _load_npz(path, dtype)
