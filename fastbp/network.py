@@ -27,6 +27,7 @@ from ._checks import (
     _asarray,
     _check_class_labels,
     _check_dtype,
+    _check_memory,
     _check_rate,
     _check_sizes,
     _check_targets,
@@ -39,7 +40,7 @@ from .costs import COSTS
 from .diagnostics import GradientWarning, diagnose_gradients
 from .layout import PROJECTED, Layout
 from .registry import ACTIVATIONS, INITIALISATIONS, OPTIMIZERS
-from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty
+from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty, _check_seed
 
 __all__ = ["ACTIVATIONS", "INITIALISATIONS", "OPTIMIZERS", "GradientWarning", "Network",
            "diagnose_gradients"]  # fmt: skip
@@ -132,6 +133,7 @@ class Network:
     ) -> None:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
+        seed = _check_seed(seed, "seed")
         self.threads = _check_threads(threads)
         if isinstance(cost, str):
             cost = cost.replace("-", "_")  # "log-likelihood" and "cross-entropy" too
@@ -139,6 +141,10 @@ class Network:
         default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
         output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
         n_hidden = len(self.sizes) - 2
+        if not isinstance(activation, str | Sequence):
+            raise TypeError(
+                f"activation: expected a name or a sequence of names, got {activation!r}"
+            )
         hidden = [activation] * n_hidden if isinstance(activation, str) else list(activation)
         if len(hidden) != n_hidden:
             raise ValueError(
@@ -187,6 +193,7 @@ class Network:
         self._rng = np.random.default_rng(seed)
         self.layout = Layout.of(self.sizes, self.residual, self.batch_norm)
         layout = self.layout
+        _check_memory(layout.size * self.dtype.itemsize, f"sizes: {list(self.sizes)}")
         #: Running mean and variance of each batch-normalised neuron (used by predictions).
         self._bn_stats = np.zeros((2, int(layout.units[-1])), dtype=self.dtype)
         self._bn_stats[1] = 1
@@ -303,7 +310,10 @@ class Network:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to ``path`` atomically (``fastbp._storage``: an ``.npz`` archive of
-        the parameters and a JSON header; loading it never runs code)."""
+        the parameters and a JSON header; loading it never runs code). Only a regular file is
+        replaced (a directory, a device such as ``/dev/null`` or a pipe is refused); a save to
+        a symbolic link writes the file it points to; a new file gets the mode the umask
+        allows, a replaced file keeps its mode."""
         arrays = {"params": self.params, "bn_stats": self._bn_stats}
         _storage.save_model(path, self._spec(), arrays)
 
@@ -323,6 +333,29 @@ class Network:
         if len(activations) != len(header["sizes"]) - 1:
             raise fail(path, "one activation per layer expected")
         params = arrays["params"]
+        stats = arrays.get("bn_stats")
+        # The declared architecture against the stored arrays, before anything is allocated.
+        try:
+            sizes = _check_sizes(header["sizes"])
+            residual = header.get("residual", False)
+            if isinstance(residual, bool):
+                residual = [residual and l > 1 for l in range(1, len(sizes) - 1)]
+            if not isinstance(residual, list) or len(residual) != len(sizes) - 2:
+                raise ValueError("residual: expected one flag per hidden layer")
+            batch_norm = header.get("batch_norm", False)
+            if not isinstance(batch_norm, bool):
+                raise ValueError("batch_norm: expected true or false")
+            expected = Layout.of(sizes, tuple(bool(r) for r in residual), batch_norm).size
+        except (ValueError, TypeError) as exc:
+            raise fail(path, f"bad architecture ({exc})") from None
+        if params.ndim != 1 or params.size != expected:
+            raise fail(
+                path,
+                f"parameters of shape {params.shape} do not match the architecture: the header "
+                f"declares sizes {list(sizes)}, which have {expected} parameters",
+            )
+        if stats is not None and stats.shape != (2, sum(sizes[1:])):
+            raise fail(path, "the batch-norm statistics do not match the architecture")
         try:
             net = cls(
                 header["sizes"],
@@ -342,13 +375,16 @@ class Network:
                 f"parameters of dtype {params.dtype} and shape {params.shape} do not match the "
                 f"architecture ({net.dtype.name}, ({net.params.size},))",
             )
-        stats = arrays.get("bn_stats", net._bn_stats)  # older files: before batch norm
+        if stats is None:  # older files: before batch norm
+            stats = net._bn_stats
         if stats.dtype != net.dtype or stats.shape != net._bn_stats.shape:
             raise fail(path, "the batch-norm statistics do not match the architecture")
         if _storage.digest([params, stats]) != header.get("sha256"):
             raise fail(path, "the parameters do not match their SHA-256 (corrupted)")
         if not (np.isfinite(params).all() and np.isfinite(stats).all()):
             raise fail(path, "the parameters contain NaN or infinity")
+        if (stats[1] < 0).any():
+            raise fail(path, "a batch-norm running variance is negative")
         net.params[...] = params
         net._bn_stats[...] = stats
         return net
