@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,18 @@ def _images(X: Any, name: str, dtype: np.dtype) -> np.ndarray:
         X = X.reshape(X.shape[0], -1)
     if X.ndim != 2:
         raise ValueError(f"{name}: expected images of shape (n, 784) or (n, 28, 28), got {X.shape}")
+    if X.dtype.kind not in "uif":
+        raise ValueError(f"{name}: expected real numbers, got an array of {X.dtype}")
     if np.issubdtype(X.dtype, np.integer):
         return np.ascontiguousarray(X, dtype=dtype) / dtype.type(255)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name}: a value of magnitude {largest:g} overflows {dtype.name}; expected images "
+            "in [0, 1]"
+        )
     return np.ascontiguousarray(X, dtype=dtype)
 
 
@@ -29,7 +40,7 @@ def _load_npz(path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, MemoryError) as exc:
         raise ValueError(f"--data {path}: not a readable .npz archive ({exc})") from None
     data = {}
     for part in ("train", "val", "test"):
