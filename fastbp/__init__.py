@@ -9,17 +9,19 @@ each equation of backpropagation is a Numba kernel in ``fastbp.kernels``.
 
 from . import datasets, gates
 from ._version import __version__
-from .diagnostics import GradientWarning, diagnose_gradients
+from .diagnostics import CollapseWarning, GradientWarning, diagnose_collapse, diagnose_gradients
 from .network import Network
 from .perceptron import Perceptron, PerceptronResult
 
 __all__ = [
+    "CollapseWarning",
     "GradientWarning",
     "Network",
     "Perceptron",
     "PerceptronResult",
     "__version__",
     "datasets",
+    "diagnose_collapse",
     "diagnose_gradients",
     "gates",
 ]

@@ -15,7 +15,9 @@ compiled epochs for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -191,6 +193,9 @@ class Network:
         self.bias_init = _check_choice(bias_init, "bias_init", ("gaussian", "zeros"))
 
         self._rng = np.random.default_rng(seed)
+        #: Held while the network trains (``fit``, ``SGD``, ``pretrain``): a second training
+        #: call, from any thread, is refused rather than left to interleave with the first.
+        self._training = threading.Lock()
         self.layout = Layout.of(self.sizes, self.residual, self.batch_norm)
         layout = self.layout
         _check_memory(layout.size * self.dtype.itemsize, f"sizes: {list(self.sizes)}")
@@ -388,6 +393,20 @@ class Network:
         net.params[...] = params
         net._bn_stats[...] = stats
         return net
+
+    @contextmanager
+    def _exclusive(self, what: str) -> Iterator[None]:
+        """Run the block as the network's only training call, or raise ``RuntimeError``."""
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(
+                f"{what}: this network is already being trained (by another thread, or by a "
+                "callback of its own fit); train one network in one call at a time, or train "
+                "copies (Network.load of a saved file)"
+            )
+        try:
+            yield
+        finally:
+            self._training.release()
 
     def _check_trainable(self) -> None:
         if "step" in self.activations:
@@ -598,7 +617,8 @@ class Network:
         reconstruction cost per epoch (``fastbp.pretraining``).
         """
         options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
-        return pretraining.pretrain(self, X, **options)
+        with self._exclusive("pretrain"):
+            return pretraining.pretrain(self, X, **options)
 
     def gradient_norms(self, X: Any, Y: Any) -> dict[str, np.ndarray]:
         """Per-layer gradient health on a batch: ``‖∂C/∂bˡ‖`` and ``‖∂C/∂wˡ‖``.
@@ -908,4 +928,5 @@ class Network:
             raise ValueError("dropout: not implemented by the CUDA kernels; use device='cpu'")
         rng = self._rng if opts.seed is None else np.random.default_rng(opts.seed)
         trainer = Trainer(self, X, Y, opts, scored, rng, x_name, spelling.get("lr", "lr"))
-        return trainer.run()
+        with self._exclusive("fit" if x_name == "X" else "SGD"):
+            return trainer.run()

@@ -35,7 +35,7 @@ from ._checks import (
     _check_rate,
     _check_threads,
 )
-from .diagnostics import GradientWarning, record_gradient_norms
+from .diagnostics import CollapseWarning, GradientWarning, diagnose_collapse, record_gradient_norms
 from .registry import OPTIMIZERS
 
 
@@ -433,7 +433,22 @@ class Trainer:
         if self.best_params is not None:
             model.params[...] = self.best_params
             history["best_epoch"] = [self.best_epoch]
+        if options.epochs > self.first_epoch:
+            self.warn_of_collapse(epochs, probe)
         return history
+
+    def warn_of_collapse(self, epochs: Any, rows: int) -> None:
+        """Warn (``CollapseWarning``) when training ended at chance with saturated neurons,
+        pointing at the rate and the initialisation (the book's chapter 3 advice)."""
+        model = self.model
+        out = epochs.outputs(self.X[:rows])
+        problem = diagnose_collapse(out, model._classes(out), model._classes(self.Y[:rows]))
+        if problem is None:
+            return
+        advice = f"try a smaller learning rate (lr={self.options.lr} here)"
+        if getattr(model, "init", None) == "gaussian":
+            advice += " and initial weights scaled to each layer's inputs (init='scaled')"
+        warnings.warn(f"{problem}; {advice}", CollapseWarning, stacklevel=5)
 
     def after_epoch(self, epoch: int) -> bool:
         """The callback, the progress line, the schedule, early stopping and the checkpoint
