@@ -93,7 +93,9 @@ def output_target(path: str | os.PathLike[str], name: str | None = None) -> Path
 def _orphans(target: Path) -> list[Path]:
     """Temporary files of saves to ``target`` by processes that no longer run (killed
     mid-save)."""
-    found = []
+    found: list[Path] = []
+    if os.name != "posix":  # os.kill(pid, 0) asks whether a process runs on POSIX only
+        return found
     try:
         candidates = list(target.parent.glob(f".{glob.escape(target.name)}.*{TMP_SUFFIX}"))
     except OSError:
@@ -146,7 +148,8 @@ def write_atomically(path: str | os.PathLike[str], data: bytes, name: str | None
             continue
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -850,7 +850,8 @@ class Network:
         checkpoint : path, optional
             After every ``checkpoint_every`` epochs, write the whole training state
             (parameters, optimiser state, generator state, epoch, history, schedule)
-            atomically to this file.
+            atomically to this file. The path is checked before the first epoch (its
+            directory must exist; only a regular file is replaced).
         resume : path, optional
             Continue from a checkpoint written by a ``fit`` call with the same data and
             options: training goes on at the epoch after the checkpoint's, up to ``epochs``
@@ -858,7 +859,9 @@ class Network:
             ``seconds``) as an uninterrupted run. A KeyboardInterrupt (Ctrl-C) takes effect at
             the end of the running epoch (an epoch is one compiled call): that epoch is rolled
             back, a checkpoint is written if ``checkpoint`` is set, and the interrupt is
-            re-raised.
+            re-raised. The whole checkpoint is checked before any of it is applied: a
+            damaged or crafted one raises ``ValueError`` naming the file and leaves the
+            network as it was.
         verbose : bool
             Print one line per epoch (``Epoch j: k / n`` with validation data).
         threads : int, optional
@@ -888,6 +891,15 @@ class Network:
         FloatingPointError
             If an epoch produced non-finite parameters; they are restored to their values
             before that epoch.
+        RuntimeError
+            If the network is already training (a ``fit`` in another thread, or this
+            ``fit``'s own callback): one training call per network at a time.
+
+        Warns
+        -----
+        CollapseWarning
+            If training ended at chance with outputs that no longer depend on the input
+            (``fastbp.diagnose_collapse``): the rate is too large for the initialisation.
         """
         options = {k: v for k, v in locals().items() if k not in ("self", "X", "y")}
         validation = options.pop("validation_data")

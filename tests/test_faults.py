@@ -124,6 +124,10 @@ def test_ctrl_c_after_the_shuffle_rolls_back_generator_and_checkpoints(tmp_path,
     net._rng = InterruptedGenerator(net._rng, when)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, y, epochs=4, batch_size=10, lr=3.0, checkpoint=tmp_path / "c.npz")
+    with np.load(tmp_path / "c.npz") as archive:  # written on the interrupt, for `when - 1`
+        loop = json.loads(archive["header"].tobytes())["loop"]
+    assert loop["next_epoch"] == when - 1
+    assert loop["rng"] == net._rng.bit_generator.state  # the generator rolled back too
     resumed = Network([784, 30, 10], seed=1)
     resumed.fit(X, y, epochs=4, batch_size=10, lr=3.0, resume=tmp_path / "c.npz")
     assert resumed.params.tobytes() == whole.params.tobytes()
@@ -155,6 +159,10 @@ def resume(path, mini):
         assert state_of(net) == before  # nothing of the file was applied
         raise
     return net
+
+
+LOOP_FIELDS = ["next_epoch", "eta", "steps", "halvings", "best_epoch", "best_accuracy",
+               "optimizer", "history", "rng", "fingerprint"]  # fmt: skip
 
 
 def _set(key, value):
@@ -214,7 +222,15 @@ def test_the_unchanged_checkpoint_resumes(tmp_path, mini, checkpoint):
 def test_a_damaged_checkpoint_resumes_exactly_or_is_refused(tmp_path, mini, checkpoint, data):
     good = checkpoint.read_bytes()
     damaged = bytearray(good)
-    if data.draw(st.booleans(), label="truncate"):
+    kind = data.draw(st.sampled_from(["truncate", "flip", "field"]), label="kind")
+    if kind == "field":  # a loop field of another type or value
+        key = data.draw(st.sampled_from(LOOP_FIELDS), label="field")
+        values = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=3), st.floats(),
+                           st.lists(st.integers(0, 2), max_size=2))  # fmt: skip
+        value = data.draw(values, label="value")
+        rewrite(checkpoint, tmp_path / "field.npz", _set(key, value))
+        damaged = bytearray((tmp_path / "field.npz").read_bytes())
+    elif kind == "truncate":
         damaged = damaged[: data.draw(st.integers(0, len(good) - 1), label="length")]
     else:
         for _ in range(data.draw(st.integers(1, 3), label="flips")):
@@ -286,9 +302,14 @@ def test_a_mutated_model_file_loads_exactly_or_is_refused(tmp_path, saved, data)
     net, path = saved
     good = path.read_bytes()
     mutated = bytearray(good)
-    kind = data.draw(st.sampled_from(["truncate", "flip", "insert"]), label="kind")
+    kind = data.draw(st.sampled_from(["truncate", "flip", "insert", "sizes"]), label="kind")
     i = data.draw(st.integers(0, len(good) - 1), label="where")
-    if kind == "truncate":
+    if kind == "sizes":  # a header that declares another architecture (up to 10⁶ wide)
+        widths = st.lists(st.integers(1, 10**6), min_size=2, max_size=4)
+        sizes = data.draw(widths, label="sizes")
+        rewrite(path, path.with_name("crafted.npz"), lambda h: h.__setitem__("sizes", sizes))
+        mutated = bytearray(path.with_name("crafted.npz").read_bytes())
+    elif kind == "truncate":
         mutated = mutated[:i]
     elif kind == "flip":
         mutated[i] ^= 1 << data.draw(st.integers(0, 7), label="bit")
@@ -355,15 +376,16 @@ def run_cli(args, **kwargs):
 
 
 @POSIX
-def test_closed_stdout_and_stderr_are_not_a_crash(tmp_path, model_file):
-    np.save(tmp_path / "x.npy", np.zeros((2, 784), np.float32))
+def test_closed_stdout_and_stderr_are_not_a_crash(tmp_path, model_file, train_args):
+    _, args = train_args
     closed = run_cli(
-        ["predict", str(model_file), str(tmp_path / "x.npy")],
+        [*args[:-1], "1", "--save", str(tmp_path / "m.npz")],  # `fastbp train >&-`
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: os.close(1),
     )  # fmt: skip
     assert closed.returncode == 0, closed.stderr
     assert closed.stderr == ""
+    assert Network.load(tmp_path / "m.npz").sizes == (784, 30, 10)
     refused = run_cli(
         ["predict", str(model_file), str(tmp_path / "missing.npy")],
         stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(2),
@@ -496,10 +518,13 @@ def test_a_temporary_left_by_a_killed_save_is_cleaned_up(tmp_path, then):
 
 
 SAVER = """
-import os, sys
+import os, sys, time
 import numpy as np
 from fastbp import Network
 net = Network([784, 300, 100, 10], seed=0)
+if sys.argv[2] == "hang":  # stop inside the save, its temporary file written: a certain orphan
+    net.save(sys.argv[1])
+    os.fsync = lambda fd: (print("in a save", flush=True), time.sleep(60))
 for i in range(1000):
     net.params[0] = i
     net.save(sys.argv[1])
@@ -513,10 +538,10 @@ def test_kill_9_during_saves_leaves_a_whole_file_and_no_orphan(tmp_path):
     path = tmp_path / "m.npz"
     fresh = Network([784, 300, 100, 10], seed=0)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
-    for _ in range(3):
-        child = subprocess.Popen([sys.executable, "-c", SAVER, str(path)],
+    for mode in ["hang", "loop", "loop"]:
+        child = subprocess.Popen([sys.executable, "-c", SAVER, str(path), mode],
                                  stdout=subprocess.PIPE, env=env)  # fmt: skip
-        child.stdout.readline()  # one save done
+        child.stdout.readline()  # one save done, or stopped in one
         time.sleep(float(rng.uniform(0, 0.3)))
         child.kill()
         child.wait()

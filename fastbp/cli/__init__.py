@@ -12,7 +12,8 @@ optionally ``X_val``, ``y_val``: images as ``(n, 784)`` or ``(n, 28, 28)`` float
 
 Errors (a bad option or value, a missing or corrupt file, training that diverges) print one
 line, ``fastbp: error: ...``, on stderr and exit with status 2; ``--debug`` shows the
-traceback instead. Ctrl-C exits with status 130.
+traceback instead. Ctrl-C exits with status 130; a closed pipe on stdout (``| head``) ends the
+command quietly with status 141; output to a closed stdout or stderr is discarded.
 
 One module per part: ``parser`` (the command line and ``main``), ``train``, ``evaluate``,
 ``predict`` and ``info`` (one command each), ``data`` (``--data``), ``plots`` (``--plot``) and
