@@ -38,6 +38,9 @@ from ._checks import (
 from .diagnostics import CollapseWarning, GradientWarning, diagnose_collapse, record_gradient_norms
 from .registry import OPTIMIZERS
 
+#: Training rows the collapse test of every ``fit`` runs the network on (``diagnose_collapse``).
+COLLAPSE_PROBE = 256
+
 
 def _check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool | np.bool_):
@@ -434,15 +437,18 @@ class Trainer:
             model.params[...] = self.best_params
             history["best_epoch"] = [self.best_epoch]
         if options.epochs > self.first_epoch:
-            self.warn_of_collapse(epochs, probe)
+            self.warn_of_collapse(epochs)
         return history
 
-    def warn_of_collapse(self, epochs: Any, rows: int) -> None:
+    def warn_of_collapse(self, epochs: Any) -> None:
         """Warn (``CollapseWarning``) when training ended at chance with saturated neurons,
-        pointing at the rate and the initialisation (the book's chapter 3 advice)."""
+        pointing at the rate and the initialisation (the book's chapter 3 advice). The test
+        runs on ``COLLAPSE_PROBE`` training rows (the first ones, repeated in a small set): a
+        fixed size, so that its cost does not grow with the data."""
         model = self.model
-        out = epochs.outputs(self.X[:rows])
-        problem = diagnose_collapse(out, model._classes(out), model._classes(self.Y[:rows]))
+        rows = np.arange(COLLAPSE_PROBE) % self.X.shape[0]
+        out = epochs.outputs(self.X[rows])
+        problem = diagnose_collapse(out, model._classes(out), model._classes(self.Y[rows]))
         if problem is None:
             return
         advice = f"try a smaller learning rate (lr={self.options.lr} here)"
