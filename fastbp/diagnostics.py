@@ -77,17 +77,22 @@ def record_gradient_norms(history: dict[str, list], norms: dict[str, np.ndarray]
     return diagnose_gradients(norms, previous)
 
 
-def diagnose_collapse(outputs: np.ndarray, predicted: np.ndarray, labels: np.ndarray) -> str | None:
-    """What is wrong with a network whose ``outputs`` on some samples (with the classes it
-    ``predicted`` and the true ``labels``) no longer depend on the input, or None.
+def diagnose_collapse(
+    outputs: np.ndarray, predicted: np.ndarray, labels: np.ndarray, inputs: np.ndarray
+) -> str | None:
+    """What is wrong with a network whose ``outputs`` on some ``inputs`` (with the classes
+    it ``predicted`` and the true ``labels``) no longer depend on the input, or None.
 
     A collapse is the book's chapter 3 failure of a rate too large for the initialisation:
     every output neuron gives the same value for every input (spread below
     ``COLLAPSE_SPREAD``), saturated, and the accuracy is chance (no better than always
-    answering the commonest class). Data of a single class is never called a collapse.
+    answering the commonest class). Data of a single class, or inputs that are all the same,
+    are never called a collapse.
     """
     labels = np.asarray(labels)
     if outputs.shape[0] < 2 or np.unique(labels).size < 2:
+        return None
+    if not (np.ptp(inputs, axis=0) > 0).any():  # the same input everywhere: the same output
         return None
     spread = float(np.std(outputs.astype(np.float64), axis=0).max())
     if not spread < COLLAPSE_SPREAD:

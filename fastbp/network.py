@@ -899,7 +899,9 @@ class Network:
         -----
         CollapseWarning
             If training ended at chance with outputs that no longer depend on the input
-            (``fastbp.diagnose_collapse``): the rate is too large for the initialisation.
+            (``fastbp.diagnose_collapse``, on the scored data: ``validation_data`` or, with
+            ``monitor_training``, the training data): the rate is too large for the
+            initialisation.
         """
         options = {k: v for k, v in locals().items() if k not in ("self", "X", "y")}
         validation = options.pop("validation_data")

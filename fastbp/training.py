@@ -38,8 +38,8 @@ from ._checks import (
 from .diagnostics import CollapseWarning, GradientWarning, diagnose_collapse, record_gradient_norms
 from .registry import OPTIMIZERS
 
-#: Training rows the collapse test of every ``fit`` runs the network on (``diagnose_collapse``).
-COLLAPSE_PROBE = 256
+#: Most scored rows the collapse test of a ``fit`` reads (``diagnose_collapse``).
+COLLAPSE_PROBE = 1000
 
 
 def _check_bool(value: Any, name: str) -> bool:
@@ -273,6 +273,8 @@ class Trainer:
             self.history.update(grad_norm_b=[], grad_norm_w=[])
         self.best_accuracy, self.best_epoch, self.halvings = -1.0, -1, 0
         self.best_params: np.ndarray | None = None
+        #: The first scored set and its outputs after the last epoch this call trained.
+        self.last_scored: tuple[ScoreSet, np.ndarray] | None = None
         self.first_epoch = 0
         self.fingerprint = {
             "n": n, "scored": [s.prefix for s in scored], **options.fingerprint(),
@@ -404,7 +406,10 @@ class Trainer:
                 history["seconds"].append(seconds)
                 history["lr"].append(float(self.eta))
                 for s in self.scored:
-                    cost, correct = model._score(epochs.outputs(s.X), s.Y, s.labels)
+                    out = epochs.outputs(s.X)
+                    if s is self.scored[0]:
+                        self.last_scored = (s, out)
+                    cost, correct = model._score(out, s.Y, s.labels)
                     cost += model._penalty(options.lmbda, options.l1, s.X.shape[0])
                     history[f"{s.prefix}_cost"].append(cost)
                     history[f"{s.prefix}_correct"].append(correct)
@@ -436,23 +441,23 @@ class Trainer:
         if self.best_params is not None:
             model.params[...] = self.best_params
             history["best_epoch"] = [self.best_epoch]
-        if options.epochs > self.first_epoch:
-            self.warn_of_collapse(epochs)
+        if self.last_scored is not None and self.best_params is None:
+            self.warn_of_collapse(*self.last_scored)
         return history
 
-    def warn_of_collapse(self, epochs: Any) -> None:
+    def warn_of_collapse(self, scored: ScoreSet, out: np.ndarray) -> None:
         """Warn (``CollapseWarning``) when training ended at chance with saturated neurons,
-        pointing at the rate and the initialisation (the book's chapter 3 advice). The test
-        runs on ``COLLAPSE_PROBE`` training rows (the first ones, repeated in a small set): a
-        fixed size, so that its cost does not grow with the data."""
-        model = self.model
-        rows = np.arange(COLLAPSE_PROBE) % self.X.shape[0]
-        out = epochs.outputs(self.X[rows])
-        problem = diagnose_collapse(out, model._classes(out), model._classes(self.Y[rows]))
+        pointing at the rate and the initialisation (the book's chapter 3 advice). It reads
+        the outputs the last epoch scored (on ``COLLAPSE_PROBE`` rows at most), so it costs
+        no computation, and runs only where a fit scores data (``validation_data``,
+        ``monitor_training``; the command line always does)."""
+        rows = slice(0, COLLAPSE_PROBE)
+        out, X = out[rows], scored.X[rows]
+        problem = diagnose_collapse(out, self.model._classes(out), scored.labels[rows], X)
         if problem is None:
             return
         advice = f"try a smaller learning rate (lr={self.options.lr} here)"
-        if getattr(model, "init", None) == "gaussian":
+        if getattr(self.model, "init", None) == "gaussian":
             advice += " and initial weights scaled to each layer's inputs (init='scaled')"
         warnings.warn(f"{problem}; {advice}", CollapseWarning, stacklevel=5)
 

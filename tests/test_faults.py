@@ -597,18 +597,31 @@ def test_a_command_killed_at_random_points_and_rerun_ends_as_one_run(tmp_path, t
 
 @pytest.mark.parametrize(("activation", "lr"), [("sigmoid", 100.0), ("relu", 10.0)])
 def test_training_that_collapses_to_chance_is_reported(activation, lr):
-    (X, y), _ = load_mini_mnist()
-    X, y = X[:1000], y[:1000]
+    (X, y), (X_val, y_val) = load_mini_mnist()
     net = Network([784, 30, 10], activation=activation, seed=1)
     with pytest.warns(CollapseWarning, match=rf"chance.*lr={lr}.*init='scaled'"):
-        net.fit(X, y, epochs=2, batch_size=10, lr=lr)
+        net.fit(X[:1000], y[:1000], epochs=2, batch_size=10, lr=lr,
+                validation_data=(X_val[:300], y_val[:300]))  # fmt: skip
+
+
+def test_the_command_line_reports_a_collapse(train_args):
+    _, args = train_args
+    child = run_cli([*args[:-1], "1", "--eta", "100"], capture_output=True, text=True)
+    assert child.returncode == 0
+    assert "CollapseWarning: training collapsed" in child.stderr
 
 
 def test_training_that_learns_or_learns_slowly_is_not_called_a_collapse(mini):
-    X, y = mini[:2]
-    Network([784, 30, 10], seed=1).fit(X, y, epochs=2, batch_size=10, lr=3.0)
-    Network([784, 30, 10], seed=1).fit(X, y, epochs=1, batch_size=10, lr=0.001)
-    Network([784, 30, 10], seed=1).fit(X, np.zeros_like(y), epochs=1, batch_size=10, lr=100.0)
+    X, y, X_val, y_val = mini
+    for lr, epochs in [(3.0, 2), (0.001, 1)]:
+        Network([784, 30, 10], seed=1).fit(X, y, epochs=epochs, batch_size=10, lr=lr,
+                                           validation_data=(X_val, y_val))  # fmt: skip
+    # One class only, or the same input everywhere: the same output is then no collapse.
+    Network([784, 30, 10], seed=1).fit(X, np.zeros_like(y), epochs=1, batch_size=10, lr=100.0,
+                                       monitor_training=True)  # fmt: skip
+    same = np.repeat(X[:1], len(X), axis=0)
+    Network([784, 30, 10], seed=1).fit(same, y, epochs=1, batch_size=10, lr=100.0,
+                                       monitor_training=True)  # fmt: skip
 
 
 # --- 15: threads -------------------------------------------------------------------------------
