@@ -21,24 +21,32 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from . import datasets, gates
-    from .diagnostics import GradientWarning, diagnose_gradients
+    from .diagnostics import (
+        CollapseWarning,
+        GradientWarning,
+        diagnose_collapse,
+        diagnose_gradients,
+    )
     from .network import Network
     from .perceptron import Perceptron, PerceptronResult
     from .training import StopTraining
 
 #: Each public name and the module that defines it (a module's name for a module).
 _LAZY = {
+    "CollapseWarning": ".diagnostics",
     "GradientWarning": ".diagnostics",
     "Network": ".network",
     "Perceptron": ".perceptron",
     "PerceptronResult": ".perceptron",
     "StopTraining": ".training",
     "datasets": None,
+    "diagnose_collapse": ".diagnostics",
     "diagnose_gradients": ".diagnostics",
     "gates": None,
 }
 
 __all__ = [
+    "CollapseWarning",
     "GradientWarning",
     "Network",
     "Perceptron",
@@ -46,6 +54,7 @@ __all__ = [
     "StopTraining",
     "__version__",
     "datasets",
+    "diagnose_collapse",
     "diagnose_gradients",
     "gates",
 ]
