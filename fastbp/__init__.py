@@ -21,7 +21,12 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from . import datasets, gates
-    from .diagnostics import GradientWarning, diagnose_gradients
+    from .diagnostics import (
+        CollapseWarning,
+        GradientWarning,
+        diagnose_collapse,
+        diagnose_gradients,
+    )
     from .network import Network
     from .perceptron import Perceptron, PerceptronResult
     from .recurrent import RecurrentNetwork
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it (a module's name for a module).
 _LAZY = {
+    "CollapseWarning": ".diagnostics",
     "GradientWarning": ".diagnostics",
     "Network": ".network",
     "Perceptron": ".perceptron",
@@ -36,11 +42,13 @@ _LAZY = {
     "RecurrentNetwork": ".recurrent",
     "StopTraining": ".training",
     "datasets": None,
+    "diagnose_collapse": ".diagnostics",
     "diagnose_gradients": ".diagnostics",
     "gates": None,
 }
 
 __all__ = [
+    "CollapseWarning",
     "GradientWarning",
     "Network",
     "Perceptron",
@@ -49,6 +57,7 @@ __all__ = [
     "StopTraining",
     "__version__",
     "datasets",
+    "diagnose_collapse",
     "diagnose_gradients",
     "gates",
 ]

@@ -22,12 +22,15 @@ way: every kernel computes each value whole, in a fixed order, whatever the numb
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numba
 
@@ -229,6 +232,27 @@ def threads(requested: int | None, *, watch: bool = False) -> Iterator[int]:
     count. With ``watch``, a block that runs on several threads and whose threads waited for
     a CPU for ``WAIT_SHARE`` of its time or more is recorded as contention."""
     n = threads_for(requested)
+    with _layer_lock():
+        yield from _on_threads(n, watch)
+
+
+#: Serialises the compiled parallel calls where Numba's threading layer cannot take two at
+#: once (``workqueue``, which aborts the process when called from two Python threads).
+_WORKQUEUE_LOCK = threading.RLock()
+
+
+def _layer_lock() -> Any:
+    """``_WORKQUEUE_LOCK`` where the threading layer is ``workqueue`` or not yet chosen (the
+    first parallel call chooses it), else a lock that does nothing (OpenMP and TBB are safe
+    to call from several threads)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not started yet
+        layer = None
+    return _WORKQUEUE_LOCK if layer in (None, "workqueue") else contextlib.nullcontext()
+
+
+def _on_threads(n: int, watch: bool) -> Iterator[int]:
     saved = numba.get_num_threads()
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     watched = watch and n > 1

@@ -15,7 +15,9 @@ compiled epochs for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,7 @@ from ._checks import (
     _asarray,
     _check_class_labels,
     _check_dtype,
+    _check_memory,
     _check_rate,
     _check_sizes,
     _check_targets,
@@ -40,7 +43,7 @@ from .costs import COSTS
 from .diagnostics import GradientWarning, diagnose_gradients
 from .layout import PROJECTED, Layout
 from .registry import ACTIVATIONS, INITIALISATIONS, OPTIMIZERS
-from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty
+from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty, _check_seed
 
 __all__ = ["ACTIVATIONS", "INITIALISATIONS", "OPTIMIZERS", "GradientWarning", "Network",
            "diagnose_gradients"]  # fmt: skip
@@ -138,6 +141,7 @@ class Network:
     ) -> None:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
+        seed = _check_seed(seed, "seed")
         self.threads = _check_threads(threads)
         # Every name is accepted with hyphens too: "log-likelihood", "leaky-relu".
         cost, output, init, bias_init = (_name(v) for v in (cost, output, init, bias_init))
@@ -148,6 +152,10 @@ class Network:
         default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
         output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
         n_hidden = len(self.sizes) - 2
+        if not isinstance(activation, str | Sequence):
+            raise TypeError(
+                f"activation: expected a name or a sequence of names, got {activation!r}"
+            )
         hidden = [activation] * n_hidden if isinstance(activation, str) else list(activation)
         if len(hidden) != n_hidden:
             raise ValueError(
@@ -194,8 +202,12 @@ class Network:
         self.bias_init = _check_choice(bias_init, "bias_init", ("gaussian", "zeros"))
 
         self._rng = np.random.default_rng(seed)
+        #: Held while the network trains (``fit``, ``SGD``, ``pretrain``): a second training
+        #: call, from any thread, is refused rather than left to interleave with the first.
+        self._training = threading.Lock()
         self.layout = Layout.of(self.sizes, self.residual, self.batch_norm)
         layout = self.layout
+        _check_memory(layout.size * self.dtype.itemsize, f"sizes: {list(self.sizes)}")
         #: Running mean and variance of each batch-normalised neuron (used by predictions).
         self._bn_stats = np.zeros((2, int(layout.units[-1])), dtype=self.dtype)
         self._bn_stats[1] = 1
@@ -341,7 +353,10 @@ class Network:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to ``path`` atomically (``fastbp._storage``: an ``.npz`` archive of
-        the parameters and a JSON header; loading it never runs code)."""
+        the parameters and a JSON header; loading it never runs code). Only a regular file is
+        replaced (a directory, a device such as ``/dev/null`` or a pipe is refused); a save to
+        a symbolic link writes the file it points to; a new file gets the mode the umask
+        allows, a replaced file keeps its mode."""
         arrays = {"params": self.params, "bn_stats": self._bn_stats}
         _storage.save_model(path, self._spec(), arrays)
 
@@ -370,6 +385,29 @@ class Network:
         if len(activations) != len(header["sizes"]) - 1:
             raise fail(path, "one activation per layer expected")
         params = arrays["params"]
+        stats = arrays.get("bn_stats")
+        # The declared architecture against the stored arrays, before anything is allocated.
+        try:
+            sizes = _check_sizes(header["sizes"])
+            residual = header.get("residual", False)
+            if isinstance(residual, bool):
+                residual = [residual and l > 1 for l in range(1, len(sizes) - 1)]
+            if not isinstance(residual, list) or len(residual) != len(sizes) - 2:
+                raise ValueError("residual: expected one flag per hidden layer")
+            batch_norm = header.get("batch_norm", False)
+            if not isinstance(batch_norm, bool):
+                raise ValueError("batch_norm: expected true or false")
+            expected = Layout.of(sizes, tuple(bool(r) for r in residual), batch_norm).size
+        except (ValueError, TypeError) as exc:
+            raise fail(path, f"bad architecture ({exc})") from None
+        if params.ndim != 1 or params.size != expected:
+            raise fail(
+                path,
+                f"parameters of shape {params.shape} do not match the architecture: the header "
+                f"declares sizes {list(sizes)}, which have {expected} parameters",
+            )
+        if stats is not None and stats.shape != (2, sum(sizes[1:])):
+            raise fail(path, "the batch-norm statistics do not match the architecture")
         try:
             net = cls(
                 header["sizes"],
@@ -389,16 +427,33 @@ class Network:
                 f"parameters of dtype {params.dtype} and shape {params.shape} do not match the "
                 f"architecture ({net.dtype.name}, ({net.params.size},))",
             )
-        stats = arrays.get("bn_stats", net._bn_stats)  # older files: before batch norm
+        if stats is None:  # older files: before batch norm
+            stats = net._bn_stats
         if stats.dtype != net.dtype or stats.shape != net._bn_stats.shape:
             raise fail(path, "the batch-norm statistics do not match the architecture")
         if _storage.digest([params, stats]) != header.get("sha256"):
             raise fail(path, "the parameters do not match their SHA-256 (corrupted)")
         if not (np.isfinite(params).all() and np.isfinite(stats).all()):
             raise fail(path, "the parameters contain NaN or infinity")
+        if (stats[1] < 0).any():
+            raise fail(path, "a batch-norm running variance is negative")
         net.params[...] = params
         net._bn_stats[...] = stats
         return net
+
+    @contextmanager
+    def _exclusive(self, what: str) -> Iterator[None]:
+        """Run the block as the network's only training call, or raise ``RuntimeError``."""
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(
+                f"{what}: this network is already being trained (by another thread, or by a "
+                "callback of its own fit); train one network in one call at a time, or train "
+                "copies (Network.load of a saved file)"
+            )
+        try:
+            yield
+        finally:
+            self._training.release()
 
     def _check_trainable(self) -> None:
         if "step" in self.activations:
@@ -618,7 +673,8 @@ class Network:
         reconstruction cost per epoch (``fastbp.pretraining``).
         """
         options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
-        return pretraining.pretrain(self, X, **options)
+        with self._exclusive("pretrain"):
+            return pretraining.pretrain(self, X, **options)
 
     def gradient_norms(self, X: Any, Y: Any) -> dict[str, np.ndarray]:
         """Per-layer gradient health on a batch: ``‖∂C/∂bˡ‖`` and ``‖∂C/∂wˡ‖``.
@@ -855,7 +911,8 @@ class Network:
         checkpoint : path, optional
             After every ``checkpoint_every`` epochs, write the whole training state
             (parameters, optimiser state, generator state, epoch, history, schedule)
-            atomically to this file.
+            atomically to this file. The path is checked before the first epoch (its
+            directory must exist; only a regular file is replaced).
         resume : path, optional
             Continue from a checkpoint written by a ``fit`` call with the same data and
             options: training goes on at the epoch after the checkpoint's, up to ``epochs``
@@ -863,7 +920,9 @@ class Network:
             ``seconds``) as an uninterrupted run. A KeyboardInterrupt (Ctrl-C) takes effect at
             the end of the running epoch (an epoch is one compiled call): that epoch is rolled
             back, a checkpoint is written if ``checkpoint`` is set, and the interrupt is
-            re-raised.
+            re-raised. The whole checkpoint is checked before any of it is applied: a
+            damaged or crafted one raises ``ValueError`` naming the file and leaves the
+            network as it was.
         verbose : bool or "book"
             ``True``: print the line per epoch of ``fastbp train`` (costs, penalty, validation
             accuracy, time, samples/s; ``fastbp.progress.epoch_line``), under a progress bar
@@ -908,6 +967,17 @@ class Network:
         FloatingPointError
             If an epoch produced non-finite parameters; they are restored to their values
             before that epoch.
+        RuntimeError
+            If the network is already training (a ``fit`` in another thread, or this
+            ``fit``'s own callback): one training call per network at a time.
+
+        Warns
+        -----
+        CollapseWarning
+            If training ended at chance with outputs that no longer depend on the input
+            (``fastbp.diagnose_collapse``, on the scored data: ``validation_data`` or, with
+            ``monitor_training``, the training data): the rate is too large for the
+            initialisation.
         """
         if eta is not None and lr is not None:
             raise TypeError("eta: the book's name of lr; give the learning rate once")
@@ -955,4 +1025,5 @@ class Network:
             raise ValueError("dropout: not implemented by the CUDA kernels; use device='cpu'")
         rng = self._rng if opts.seed is None else np.random.default_rng(opts.seed)
         trainer = Trainer(self, X, Y, opts, scored, rng, x_name, spelling.get("lr", "lr"))
-        return trainer.run()
+        with self._exclusive("fit" if x_name == "X" else "SGD"):
+            return trainer.run()

@@ -13,7 +13,8 @@ labels as integers.
 
 Errors (a bad option or value, a missing or corrupt file, training that diverges) print one
 line, ``fastbp: error: ...``, on stderr and exit with status 2; ``--debug`` shows the
-traceback instead. Ctrl-C exits with status 130.
+traceback instead. Ctrl-C exits with status 130; a closed pipe on stdout (``| head``) ends the
+command quietly with status 141; output to a closed stdout or stderr is discarded.
 
 One module per part: ``parser`` (the command line and ``main``), ``train``, ``evaluate``,
 ``predict``, ``export`` (ONNX) and ``info`` (one command each), ``data`` (``--data``),

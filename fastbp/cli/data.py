@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,20 @@ def _images(X: Any, name: str, dtype: np.dtype) -> np.ndarray:
         X = X.reshape(X.shape[0], -1)
     if X.ndim != 2:
         raise ValueError(f"{name}: expected images of shape (n, 784) or (n, 28, 28), got {X.shape}")
+    if X.dtype.kind not in "uif":
+        raise ValueError(f"{name}: expected real numbers, got an array of {X.dtype}")
     from .._checks import _scaled_pixels
 
-    return np.ascontiguousarray(_scaled_pixels(X, dtype), dtype=dtype)  # uint8: x / 255
+    X = _scaled_pixels(X, dtype)  # uint8: x / 255; any other type as it is
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"{name}: a value of magnitude {largest:g} overflows {dtype.name}; expected images "
+            "in [0, 1]"
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 #: What ``--data PATH`` reads, for the messages that refuse other files.
@@ -46,7 +58,7 @@ def _load_npz(path: Path, dtype: np.dtype) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, MemoryError) as exc:
         raise ValueError(f"--data {path}: not a readable .npz archive ({exc})") from None
     for key in list(arrays):  # Keras's spelling: x_train for X_train
         if key.startswith("x_") and f"X{key[1:]}" not in arrays:

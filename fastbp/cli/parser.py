@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from .. import __version__
-from .common import _ERRORS, EXIT_ERROR, EXIT_INTERRUPTED, CommandError, _Parser
+from .common import (
+    _ERRORS,
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    SIGINT_SEEN,
+    CommandError,
+    _Parser,
+)
 from .data import _add_data_options
 from .evaluate import _evaluate
 from .export import _export
@@ -282,20 +296,66 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+def _discard_closed_streams() -> None:
+    """A process started with stdout or stderr closed (``fastbp train >&-``) has None there:
+    what would go to it is discarded, as ``print`` itself does, and the command runs on."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+
+
+def _quiet_on_closed_pipe() -> int:
+    """After a write to a pipe whose reader has gone (``fastbp predict ... | head -1``):
+    nothing more is written there, and the status is a killed-by-SIGPIPE tool's."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+@contextmanager
+def _interrupts_noticed() -> Iterator[list[bool]]:
+    """Ctrl-C raises ``KeyboardInterrupt`` as usual and is also recorded, so that one that a
+    library swallowed (llvmlite during a compilation prints "Exception ignored" and goes on)
+    still ends the command with status 130. Only in the main thread, where signals arrive."""
+    seen = SIGINT_SEEN
+    seen.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # SIGINT ignored or handled by the caller
+        yield seen
+        return
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    _discard_closed_streams()
     argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
-        debug = args.debug
-        run = {
-            "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
-            "info": _info,
-        }  # fmt: skip
-        return run[args.command](args)
-    except SystemExit as exc:  # argparse: --help, --version, usage errors
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        with _interrupts_noticed() as interrupted:
+            status = _main(argv)
+            if interrupted:
+                raise KeyboardInterrupt
+            sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        return _quiet_on_closed_pipe()
     except KeyboardInterrupt:
         if debug:
             raise
@@ -307,3 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"fastbp: error: {message}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        run = {
+            "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
+            "info": _info,
+        }  # fmt: skip
+        return run[args.command](args)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

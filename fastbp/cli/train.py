@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .. import __version__
+from .._storage import output_target
 from ..progress import epoch_line, progress_bar
-from .common import CommandError
+from .common import SIGINT_SEEN, CommandError
 from .data import _load_data
 from .plots import _figure, plot_history
 
@@ -19,14 +21,14 @@ _OPTIONS = {
     "init": "--init", "dtype": "--dtype", "threads": "--threads", "lr": "--lr",
     "bias_init": "--bias-init", "alpha": "--alpha", "betas": "--betas", "eps": "--eps",
     "rho": "--rho", "patience": "--patience", "max_halvings": "--max-halvings",
-    "checkpoint_every": "--checkpoint-every",
     "device": "--device",
     "epochs": "--epochs", "batch_size": "--batch-size", "lmbda": "--lmbda", "l1": "--l1",
     "dropout": "--dropout", "optimizer": "--optimizer", "momentum": "--momentum",
     "clip_norm": "--clip-norm", "clip_value": "--clip-value", "schedule": "--schedule",
     "early_stopping": "--early-stopping", "X": "the training images", "y": "the training labels",
-    "validation_data": "the validation data", "hidden": "--hidden", "bptt": "--bptt",
-    "cell": "--model",
+    "validation_data": "the validation data", "seed": "--seed", "checkpoint": "--checkpoint",
+    "checkpoint_every": "--checkpoint-every", "resume": "--resume",
+    "hidden": "--hidden", "bptt": "--bptt", "cell": "--model",
 }  # fmt: skip
 
 
@@ -76,7 +78,7 @@ _epoch_line, _progress = epoch_line, progress_bar
 def _train(args: argparse.Namespace) -> int:
     try:
         return _run_training(args)
-    except (ValueError, TypeError) as exc:  # name the option, not the parameter of fit
+    except (ValueError, TypeError, OSError) as exc:  # name the option, not fit's parameter
         name, sep, rest = str(exc).partition(":")
         option = _OPTIONS.get(name.split("[")[0]) if sep else None
         if option is None:
@@ -95,6 +97,19 @@ def _run_training(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     if args.plot:
         _figure()  # a missing matplotlib fails now, not after the training
+    # Every path the run writes is checked now, so that a typo does not lose a trained network.
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        if path is not None:
+            output_target(path, option)
+    if args.pretrain < 0:
+        raise ValueError(
+            f"--pretrain: expected a non-negative number of epochs, got {args.pretrain}"
+        )
+    if args.resume is not None and not Path(args.resume).expanduser().exists():
+        # Nothing to resume yet (a run killed before its first checkpoint): start afresh, so
+        # that the same command can simply be run again after any interruption.
+        print(f"fastbp: no checkpoint {args.resume} yet: starting from scratch", file=sys.stderr)
+        args.resume = None
     description, data = _load_data(args, args.dtype)
     (X, y), (X_val, y_val) = data["train"], data["val"]
     activation = args.activation.split(",") if "," in args.activation else args.activation
@@ -127,6 +142,8 @@ def _run_training(args: argparse.Namespace) -> int:
     write = bar.write if bar is not None else print
 
     def report(net: Network, epoch: int, history: dict[str, list]) -> None:
+        if SIGINT_SEEN:  # a Ctrl-C swallowed during a compilation: stop now
+            raise KeyboardInterrupt
         if not args.json:
             write(_epoch_line(history, -1, len(X), len(X_val)))
             sys.stdout.flush()
