@@ -397,7 +397,12 @@ class RecurrentNetwork:
         return _RecurrentEpochs(self, X, Y, self._lengths[id(X)], options)
 
     def _score(self, out: np.ndarray, Y: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
-        out, lengths = out
+        # ``out`` is ``_RecurrentEpochs.outputs``': (n, n_out), or (n, T, n_out) with NaN at
+        # padding.
+        out = out.reshape(out.shape[0], -1, out.shape[-1])
+        labels = labels.reshape(out.shape[0], -1)
+        lengths = np.sum(~np.isnan(out[:, :, 0]), axis=1) if self.many_to_many else None
+        out = np.nan_to_num(out)
         cost = self._cost(out, Y, lengths)
         if self.output != "softmax":
             return cost, 0
@@ -405,6 +410,10 @@ class RecurrentNetwork:
         if self.many_to_many:  # a sequence is right when every one of its steps is
             hits = hits | (np.arange(out.shape[1]) >= lengths[:, None])
         return cost, int(hits.all(axis=1).sum())
+
+    def _classes(self, out: np.ndarray) -> np.ndarray:
+        """The class of each output row (the index of its largest value)."""
+        return np.argmax(out, axis=-1)
 
     def _penalty(self, lmbda: float, l1: float, n: int) -> float:
         w = self.params[self.layout.weight_mask() > 0].astype(np.float64)
@@ -498,11 +507,16 @@ class _RecurrentEpochs:
             )  # fmt: skip
         return int(steps), int(failed), int(layer)
 
-    def outputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def outputs(self, X: np.ndarray) -> np.ndarray:
+        """``(n, n_out)``, or many-to-many ``(n, T, n_out)`` with NaN at the padding."""
         lengths = self.net._lengths.get(id(X))
         if lengths is None:
             lengths = np.full(X.shape[0], X.shape[1], dtype=np.int64)
-        return self.net._outputs(X, lengths), lengths
+        out = self.net._outputs(X, lengths)
+        if not self.net.many_to_many:
+            return out[:, 0]
+        out[np.arange(out.shape[1]) >= lengths[:, None]] = np.nan
+        return out
 
     def probe_gradient(self, rows: int) -> np.ndarray:
         grad, _ = self.net._gradient(self.X[:rows], self.Y[:rows], self.lengths[:rows])

@@ -523,6 +523,8 @@ class Trainer:
         the outputs the last epoch scored (on ``COLLAPSE_PROBE`` rows at most), so it costs
         no computation, and runs only where a fit scores data (``validation_data``,
         ``monitor_training``; the command line always does)."""
+        if out.ndim != 2:  # one output row per sample only (not a sequence's per step)
+            return
         rows = slice(0, COLLAPSE_PROBE)
         out, X = out[rows], scored.X[rows]
         problem = diagnose_collapse(out, self.model._classes(out), scored.labels[rows], X)

@@ -348,3 +348,15 @@ def test_monitor_gradients_and_early_stopping_run_on_the_trainer():
     assert all(np.isfinite(history["grad_norm_b"][0]))
     best = history["best_epoch"][0]
     assert history["val_accuracy"][best] == max(history["val_accuracy"])
+
+
+def test_many_to_many_scores_ignore_the_padding():
+    X, y = _data(n=12, T=5, many=True, seed=3)
+    lengths = np.array([5, 1, 3, 5, 4, 2] * 2)
+    net = _net("lstm", many=True)
+    history = net.fit(X, y, lengths=lengths, epochs=1, batch_size=4, lr=0.1,
+                      validation_data=(X, y, lengths))  # fmt: skip
+    assert np.isclose(history["val_cost"][-1], net.cost_of(X, y, lengths))
+    labels = net.predict(X, lengths)
+    right = [(labels[k, :n] == y[k, :n]).all() for k, n in enumerate(lengths)]
+    assert history["val_correct"][-1] == sum(right)
