@@ -35,9 +35,7 @@ from typing import Any
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 except ImportError as error:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        'fastbp.sklearn needs scikit-learn: pip install "fastbp[sklearn]"'
-    ) from error
+    raise ImportError('fastbp.sklearn needs scikit-learn: pip install "fastbp[sklearn]"') from error
 
 import numpy as np
 from sklearn.metrics import r2_score
@@ -174,9 +172,7 @@ class _NetworkEstimator(BaseEstimator):
     def _check_validation_fraction(self) -> float:
         fraction = self.validation_fraction
         if not isinstance(fraction, float | int) or not 0 < fraction < 1:
-            raise ValueError(
-                f"validation_fraction: expected a number in (0, 1), got {fraction!r}"
-            )
+            raise ValueError(f"validation_fraction: expected a number in (0, 1), got {fraction!r}")
         return float(fraction)
 
     def _split(self, X: np.ndarray, y: np.ndarray, rng: np.random.RandomState) -> tuple:
@@ -356,8 +352,7 @@ class NetworkClassifier(ClassifierMixin, _NetworkEstimator):
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(
-                f"y: contains labels not in classes_ {self.classes_.tolist()}: "
-                f"{unknown.tolist()}"
+                f"y: contains labels not in classes_ {self.classes_.tolist()}: {unknown.tolist()}"
             )
         return np.searchsorted(self.classes_, y).astype(np.int64)
 
