@@ -11,9 +11,10 @@ from .data import _add_data_options
 from .evaluate import _evaluate
 from .info import _info
 from .predict import _predict
+from .search import _add_search_parser, _search
 from .train import _sizes, _train
 
-COMMANDS = ("train", "evaluate", "predict", "info")
+COMMANDS = ("train", "evaluate", "predict", "info", "search")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="versions, threads, the Numba cache and the data directory",
         description="Versions, threads, the Numba cache and the data directory.",
     )
+    _add_search_parser(commands, common)
     return parser
 
 
@@ -165,7 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         debug = args.debug
-        run = {"train": _train, "evaluate": _evaluate, "predict": _predict, "info": _info}
+        run = {
+            "train": _train,
+            "evaluate": _evaluate,
+            "predict": _predict,
+            "info": _info,
+            "search": _search,
+        }
         return run[args.command](args)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
