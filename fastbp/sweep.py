@@ -36,6 +36,7 @@ import inspect
 import itertools
 import math
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -197,17 +198,24 @@ def run_trial(
 
     net = Network(sizes, seed=seed, **net_options)
     pruned = False
+    fit_start = time.perf_counter()
     try:
         net.fit(X, y, validation_data=(data["X_val"], data["y_val"]), seed=seed,
                 callback=report, **fit_options)  # fmt: skip
     except _Pruned:
         pruned = True
+    end = time.perf_counter()
     return {
         "accuracy": accuracy,
-        "epoch_seconds": seconds,
-        "trial_seconds": time.perf_counter() - start,
         "pruned": pruned,
-        "pid": os.getpid(),
+        "run": {
+            "epoch_seconds": seconds,
+            "fit_seconds": end - fit_start,
+            "trial_seconds": end - start,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "ended": time.time(),
+        },
     }
 
 
@@ -246,7 +254,7 @@ class SearchResult:
         rows = [("trial", "state", "val acc", "epochs", "seconds", "parameters")]
         for t in self.trials()[:top]:
             value = "" if t.value is None else f"{t.value:.4f}"
-            seconds = t.user_attrs.get("trial_seconds")
+            seconds = t.user_attrs.get("run", {}).get("trial_seconds")
             params = " ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
             rows.append(
                 (
@@ -530,8 +538,7 @@ def _run(
             for epoch, value in enumerate(outcome["accuracy"]):
                 if epoch not in already:
                     handle.report(value, epoch)
-            for key in ("epoch_seconds", "trial_seconds", "pid"):
-                handle.set_user_attr(key, outcome[key])
+            handle.set_user_attr("run", outcome["run"])
             if outcome["pruned"]:
                 study.tell(trial.number, state=states.PRUNED)
             elif outcome["accuracy"]:
@@ -561,7 +568,9 @@ def _run(
             record(trial, outcome)
         return
 
-    slots = max(1, sum(client.nthreads().values()))
+    # One task queued behind each running one, so that no worker waits for the client to
+    # store a result and ask for the next trial.
+    slots = 2 * max(1, sum(client.nthreads().values()))
     [payload] = client.scatter([data], broadcast=True)
     pending: dict[Any, optuna.trial.FrozenTrial] = {}
 
