@@ -457,8 +457,13 @@ def search(
     pruner = _pruner(pruner)
     study = _open_study(_storage_url(storage), study_name, _sampler(sampler, seed), pruner, resume)
     if grid is not None:
-        for params in grid:
-            study.enqueue_trial(params, skip_if_exists=True)
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
+            for params in grid:
+                study.enqueue_trial(params, skip_if_exists=True)
+        finally:
+            optuna.logging.set_verbosity(level)
     client, cluster, where = _client(scheduler, workers)
     data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, "n_out": n_out}
     start = time.perf_counter()
