@@ -105,6 +105,15 @@ def main() -> None:
     for name, wall in rows:
         print(f"| {name} | {wall:.1f} | {seq_wall / wall:.2f}x |")
     print()
+    print("| run | cluster start s | data scatter s | trials s (first submission to last "
+          "result, less the scatter) | speed-up of the trials |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    base = seq.seconds
+    for name, result in (("one process", seq), ("Dask", par), ("Dask, pruner", pruned)):
+        trials = result.seconds - result.scatter_seconds
+        print(f"| {name} | {result.setup_seconds:.1f} | {result.scatter_seconds:.1f} | "
+              f"{trials:.1f} | {base / trials:.2f}x |")  # fmt: skip
+    print()
     print(f"overhead per trial after each worker's first: median {np.median(overhead):.3f} s, "
           f"{np.median(share):.1%} of a trial (max {np.max(share):.1%})")  # fmt: skip
     same = {t.number: t.value for t in seq.study.trials} == {

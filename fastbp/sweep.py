@@ -229,6 +229,10 @@ class SearchResult:
     #: Where the trials ran: ``"local cluster of N workers"``, the scheduler's address, or
     #: ``"this process"``.
     where: str
+    #: Seconds spent starting the embedded cluster and connecting to it (0 in this process).
+    setup_seconds: float = 0.0
+    #: Seconds spent sending the data to the workers (part of ``seconds``).
+    scatter_seconds: float = 0.0
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -464,18 +468,19 @@ def search(
                 study.enqueue_trial(params, skip_if_exists=True)
         finally:
             optuna.logging.set_verbosity(level)
+    setup = time.perf_counter()
     client, cluster, where = _client(scheduler, workers)
     data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, "n_out": n_out}
     start = time.perf_counter()
     try:
-        _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial)
+        scatter = _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial)
     finally:
         if cluster is not None:
             client.close()
             cluster.close()
         elif client is not None and not isinstance(scheduler, distributed.Client):
             client.close()
-    return SearchResult(study, time.perf_counter() - start, where)
+    return SearchResult(study, time.perf_counter() - start, where, start - setup, scatter)
 
 
 def _first(d: Any) -> Any:
@@ -519,8 +524,9 @@ def _run(
     n_trials: int,
     seed: int,
     on_trial: Callable[[optuna.trial.FrozenTrial], Any] | None,
-) -> None:
-    """Ask, run and tell trials until ``n_trials`` have finished."""
+) -> float:
+    """Ask, run and tell trials until ``n_trials`` have finished; returns the seconds spent
+    scattering the data."""
     states = optuna.trial.TrialState
 
     def completed() -> list[dict[int, float]]:
@@ -571,12 +577,14 @@ def _run(
             except (ValueError, TypeError, FloatingPointError) as exc:
                 outcome = exc
             record(trial, outcome)
-        return
+        return 0.0
 
     # One task queued behind each running one, so that no worker waits for the client to
     # store a result and ask for the next trial.
     slots = 2 * max(1, sum(client.nthreads().values()))
+    scatter = time.perf_counter()
     [payload] = client.scatter([data], broadcast=True)
+    scatter = time.perf_counter() - scatter
     pending: dict[Any, optuna.trial.FrozenTrial] = {}
 
     def submit(trial: optuna.trial.FrozenTrial) -> None:
@@ -601,3 +609,4 @@ def _run(
             except Exception as exc:  # any failure of the trial is its result
                 outcome = exc
             record(trial, outcome)
+    return scatter
