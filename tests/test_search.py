@@ -93,10 +93,33 @@ def test_cluster_gives_the_trials_of_one_process(data, cluster, tmp_path):
     with distributed.Client(cluster) as client:
         there = search(X, y, storage=tmp_path / "b.db", scheduler=client, **common)
         pids = set(client.run(os.getpid).values())
+        compiled = client.run(_compiled_kernels)
+        # more trials on the same workers compile nothing more: once per worker, not per trial
+        search(
+            X,
+            y,
+            storage=tmp_path / "c.db",
+            scheduler=client,
+            **{**common, "seed": 4, "n_trials": 2},
+        )
+        assert client.run(_compiled_kernels) == compiled
     assert _values(here.study) == _values(there.study)
     assert [t.params for t in here.study.trials] == [t.params for t in there.study.trials]
-    # the trials ran on both workers, and the data went to each worker once
+    # the trials ran on both workers
     assert {t.user_attrs["run"]["pid"] for t in there.study.trials} == pids
+
+
+def _compiled_kernels() -> int:
+    """How many compiled versions fastbp's kernels have in this process (a Dask worker)."""
+    import numba
+
+    from fastbp import kernels
+
+    return sum(
+        len(k.overloads)
+        for k in vars(kernels).values()
+        if isinstance(k, numba.core.dispatcher.Dispatcher)
+    )
 
 
 def test_scheduler_address_from_the_command_line(data, cluster, tmp_path, capsys):
