@@ -40,7 +40,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -327,11 +327,29 @@ def _storage_url(storage: str | os.PathLike[str] | None) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
+def _fast_commits(storage: optuna.storages.RDBStorage) -> None:
+    """SQLite in write-ahead-log mode with ``synchronous=NORMAL``: a commit no longer waits
+    for the disk (~4 ms each, one per reported epoch). A commit survives the client's crash or
+    ``kill -9``; only a power cut or an OS crash may lose the last ones."""
+    from sqlalchemy import event
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections made from now on get the pragmas
+
+
 def _open_study(url: str, name: str, sampler: Any, pruner: Any, resume: bool) -> optuna.Study:
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         storage = optuna.storages.RDBStorage(url)
+        if url.startswith("sqlite"):
+            _fast_commits(storage)
         if not resume:
             names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
             if name in names:
@@ -489,11 +507,6 @@ def _first(d: Any) -> Any:
     return d.low
 
 
-def _frozen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
-    """Trial ``number`` of ``study`` as it is in the storage now."""
-    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
-
-
 def _check_trial_options(options: dict[str, Any], n_in: int, n_out: int) -> None:
     """Build a network and validate the fit options of one trial, without training."""
     from .training import FitOptions
@@ -514,6 +527,14 @@ _FINISHED = (
 )
 
 
+class _Pending(NamedTuple):
+    """A trial the client has started: its number, storage id and parameters."""
+
+    number: int
+    trial_id: int
+    params: dict[str, Any]
+
+
 def _run(
     study: optuna.Study,
     client: Any,
@@ -528,24 +549,29 @@ def _run(
     """Ask, run and tell trials until ``n_trials`` have finished; returns the seconds spent
     scattering the data."""
     states = optuna.trial.TrialState
+    # What the loop needs of the study, kept here rather than read back from the storage
+    # after every trial: the per-epoch values of the completed trials (sent with each task to
+    # its pruner) and how many trials have started.
+    trials = study.get_trials(deepcopy=False)
+    completed = [
+        dict(t.intermediate_values)
+        for t in trials
+        if t.state == states.COMPLETE and t.intermediate_values
+    ]
+    started = sum(t.state != states.WAITING for t in trials)
+    # Trials a killed client left running are run again, with the same parameters.
+    leftover = [
+        _Pending(t.number, t._trial_id, t.params) for t in trials if t.state == states.RUNNING
+    ]
+    storage = study._storage  # one trial read back by id (Optuna's Study has no public call)
 
-    def completed() -> list[dict[int, float]]:
-        return [
-            dict(t.intermediate_values)
-            for t in study.get_trials(deepcopy=False, states=(states.COMPLETE,))
-            if t.intermediate_values
-        ]
-
-    def started() -> int:
-        return sum(t.state != states.WAITING for t in study.get_trials(deepcopy=False))
-
-    def record(trial: optuna.trial.FrozenTrial, outcome: Any) -> None:
-        handle = optuna.trial.Trial(study, trial._trial_id)
+    def record(trial: _Pending, outcome: Any) -> None:
+        handle = optuna.trial.Trial(study, trial.trial_id)
         if isinstance(outcome, BaseException):
             handle.set_user_attr("error", f"{type(outcome).__name__}: {outcome}")
             study.tell(trial.number, state=states.FAIL)
         else:
-            already = _frozen(study, trial.number).intermediate_values
+            already = storage.get_trial(trial.trial_id).intermediate_values
             for epoch, value in enumerate(outcome["accuracy"]):
                 if epoch not in already:
                     handle.report(value, epoch)
@@ -554,26 +580,28 @@ def _run(
                 study.tell(trial.number, state=states.PRUNED)
             elif outcome["accuracy"]:
                 study.tell(trial.number, outcome["accuracy"][-1])
+                completed.append(dict(enumerate(outcome["accuracy"])))
             else:  # epochs=0: nothing to score
                 study.tell(trial.number, state=states.FAIL)
         if on_trial is not None:
-            on_trial(_frozen(study, trial.number))
+            on_trial(storage.get_trial(trial.trial_id))
 
-    def options_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    def options_of(trial: _Pending) -> dict[str, Any]:
         return {**base, **trial.params}
 
-    def next_trial() -> optuna.trial.FrozenTrial:
-        return _frozen(study, study.ask(distributions).number)
+    def next_trial() -> _Pending:
+        nonlocal started
+        handle = study.ask(distributions)
+        started += 1
+        return _Pending(handle.number, handle._trial_id, handle.params)
 
-    # Trials a killed client left running are run again, with the same parameters.
-    leftover = list(study.get_trials(deepcopy=False, states=(states.RUNNING,)))
     if client is None:  # this process, one trial after another
         queue = leftover
-        while queue or started() < n_trials:
+        while queue or started < n_trials:
             trial = queue.pop(0) if queue else next_trial()
             try:
                 outcome = run_trial(data, options_of(trial), seed + trial.number, pruner,
-                                    completed())  # fmt: skip
+                                    list(completed))  # fmt: skip
             except (ValueError, TypeError, FloatingPointError) as exc:
                 outcome = exc
             record(trial, outcome)
@@ -585,11 +613,11 @@ def _run(
     scatter = time.perf_counter()
     [payload] = client.scatter([data], broadcast=True)
     scatter = time.perf_counter() - scatter
-    pending: dict[Any, optuna.trial.FrozenTrial] = {}
+    pending: dict[Any, _Pending] = {}
 
-    def submit(trial: optuna.trial.FrozenTrial) -> None:
+    def submit(trial: _Pending) -> None:
         future = client.submit(
-            run_trial, payload, options_of(trial), seed + trial.number, pruner, completed(),
+            run_trial, payload, options_of(trial), seed + trial.number, pruner, list(completed),
             pure=False, key=f"fastbp-trial-{study.study_name}-{trial.number}-{os.urandom(4).hex()}",
         )  # fmt: skip
         pending[future] = trial
@@ -597,7 +625,7 @@ def _run(
     for trial in leftover:
         submit(trial)
     while True:
-        while len(pending) < slots and started() < n_trials:
+        while len(pending) < slots and started < n_trials:
             submit(next_trial())
         if not pending:
             break
