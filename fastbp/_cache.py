@@ -6,8 +6,14 @@ stamp and size). A kernel in ``kernels/epochs.py`` that calls, or inlines, one i
 after an edit of those other files. So every function defined in ``WATCHED`` files is cached
 under ``KernelCacheLocator``, whose stamp is one SHA-256 of all of them: editing any of them
 invalidates every cached kernel, and nothing else does (a reinstall that rewrites the same
-files, or ``touch``, keeps the cache). Where the cache lives is still Numba's choice
-(``NUMBA_CACHE_DIR``, else beside the sources, else the user's cache directory).
+files, or ``touch``, keeps the cache).
+
+The cache lives in ``NUMBA_CACHE_DIR`` when that is set, else in fastbp's per-user cache
+directory (``~/.cache/fastbp/numba``, see ``CACHE_ROOT``), not beside the sources: ``pip
+install`` replaces the package's directory, ``__pycache__`` and all, and a cache there would
+be lost at every reinstall (``pip install ".[test]"`` after ``pip install .``). Where that
+directory cannot be written, Numba's own choice applies (beside the sources, else its user
+cache directory).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from numba.core import caching
+from numba.core import caching, config
+
+from ._paths import user_cache
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -44,6 +52,22 @@ STAMP = _stamp(WATCHED)
 _impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 
+#: Where fastbp's kernels are cached when ``NUMBA_CACHE_DIR`` is not set: a directory per
+#: installed copy (Numba names it after the path of the sources), outside that copy.
+CACHE_ROOT = user_cache("numba")
+
+#: Numba's locator of a user-wide cache directory, whose path this module replaces.
+_UserWide = getattr(caching, "UserWideCacheLocator", None) or caching._UserWideCacheLocator
+
+
+class UserCacheLocator(_UserWide):
+    """Numba's user-wide locator, in ``CACHE_ROOT`` rather than Numba's directory."""
+
+    def __init__(self, py_func, py_file) -> None:
+        super().__init__(py_func, py_file)
+        self._cache_path = str(CACHE_ROOT / self.get_suitable_cache_subpath(py_file))
+
+
 class KernelCacheLocator(caching._CacheLocator):
     """Numba's locator for a function (the first of its own that accepts it), with
     ``STAMP`` as the freshness of its source."""
@@ -63,10 +87,21 @@ class KernelCacheLocator(caching._CacheLocator):
     def get_disambiguator(self) -> str:
         return self._inner.get_disambiguator()
 
+    def __getattr__(self, name: str):
+        # What Numba reads of its own locators besides their methods (``_py_file`` when it
+        # warns that a function cannot be cached).
+        if name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
     @classmethod
     def from_function(cls, py_func, py_file):
         if Path(py_file).resolve() not in WATCHED:
             return None
+        if not config.CACHE_DIR:  # else Numba's locator of NUMBA_CACHE_DIR
+            inner = UserCacheLocator.from_function(py_func, py_file)
+            if inner is not None:  # None: CACHE_ROOT cannot be written
+                return cls(inner)
         for other in _impl._locator_classes:
             if other is cls:
                 continue

@@ -6,6 +6,7 @@ Every check runs before any compiled kernel, so a rejected call leaves the model
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -41,6 +42,25 @@ def _check_sizes(sizes: Any) -> tuple[int, ...]:
             raise ValueError(f"sizes[{i}]: expected a positive integer width, got {n}")
         widths.append(int(n))
     return tuple(widths)
+
+
+def _memory_bytes() -> int | None:
+    """Bytes of this machine's physical memory, or None where it cannot be told."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(nbytes: int, what: str) -> None:
+    """Refuse, as ``ValueError`` starting with ``what``, an array larger than this machine's
+    memory, before anything is allocated (NumPy would raise a ``MemoryError`` or swap)."""
+    total = _memory_bytes()
+    if total is not None and nbytes > total:
+        raise ValueError(
+            f"{what}: the parameters would need {nbytes / 2**30:,.1f} GiB, more than this "
+            f"machine's {total / 2**30:,.1f} GiB of memory; expected smaller layers"
+        )
 
 
 def _check_threads(threads: Any, name: str = "threads") -> int | None:
@@ -92,6 +112,15 @@ def _asarray(values: Any, name: str) -> np.ndarray:
         return np.asarray(values)
     except ValueError as exc:
         raise ValueError(f"{name}: expected a rectangular array of numbers ({exc})") from None
+
+
+def _scaled_pixels(arr: np.ndarray, dtype: Any) -> np.ndarray:
+    """The one rule for ``uint8`` inputs, in the API and the command line alike: they are 8-bit
+    pixels (0–255) and are scaled to [0, 1] (``x / 255``) in ``dtype``. Arrays of any other
+    type are returned as they are (their values are the inputs)."""
+    if arr.dtype != np.uint8:
+        return arr
+    return np.ascontiguousarray(arr, dtype=dtype) / np.dtype(dtype).type(255)
 
 
 def _as_float_array(

@@ -15,11 +15,13 @@ Nothing here knows a model class: models hand in their ``spec`` (a JSON object) 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
+import itertools
 import json
 import os
-import tempfile
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,21 +35,130 @@ CHECKPOINT_FORMAT = "fastbp-checkpoint"
 FORMAT_VERSION = 1
 
 
-def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a synced temporary file renamed over it."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+#: How a temporary file's name ends: ``.<name>.<pid>[-<n>].fastbp-tmp`` beside its target.
+TMP_SUFFIX = ".fastbp-tmp"
+
+
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, so the umask is never changed)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def output_target(path: str | os.PathLike[str], name: str | None = None) -> Path:
+    """The file a save to ``path`` writes: ``path`` itself, or the file a symbolic link at
+    ``path`` points to (a save writes through a link, as ``cp`` does, and keeps it). Raises,
+    before anything is written, ``FileNotFoundError`` for a missing directory,
+    ``PermissionError`` for one this process may not write in, and ``IsADirectoryError`` or
+    ``ValueError`` for a path that is not a regular file (a directory, a device such as
+    ``/dev/null``, a pipe): a save replaces only regular files. Errors start with ``name``
+    (the parameter or option) where given, else the path."""
+    prefix = f"{name}: {os.fspath(path)}" if name else f"{os.fspath(path)}"
+    target = Path(os.path.realpath(path))
+    parent = target.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{prefix}: the directory {parent} does not exist")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(f"{prefix}: is a directory; expected the path of a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{prefix}: is {_kind(mode)}; a save replaces regular files only")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{prefix}: no permission to write in {parent}")
+    return target
+
+
+def _orphans(target: Path) -> list[Path]:
+    """Temporary files of saves to ``target`` by processes that no longer run (killed
+    mid-save)."""
+    found: list[Path] = []
+    if os.name != "posix":  # os.kill(pid, 0) asks whether a process runs on POSIX only
+        return found
+    try:
+        candidates = list(target.parent.glob(f".{glob.escape(target.name)}.*{TMP_SUFFIX}"))
+    except OSError:
+        return found
+    for tmp in candidates:
+        pid = tmp.name[len(target.name) + 2 : -len(TMP_SUFFIX)].split("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            found.append(tmp)
+        except (PermissionError, OverflowError, ValueError):
+            pass
+    return found
+
+
+def clean_orphans(path: str | os.PathLike[str]) -> None:
+    """Remove what saves to ``path`` killed mid-write left behind (their temporaries)."""
+    target = Path(os.path.realpath(path))
+    for tmp in _orphans(target):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+
+
+def write_atomically(path: str | os.PathLike[str], data: bytes, name: str | None = None) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file renamed over it.
+
+    Only a regular file is replaced (``output_target``: a symbolic link is written through);
+    a new file gets the mode the umask allows (``0o666 & ~umask``), a replaced file keeps its
+    mode. The temporary file, ``.<name>.<pid>.fastbp-tmp`` beside the target, is removed
+    on any error; one left by a killed process is removed by the next save or load of that
+    path."""
+    target = output_target(path, name)
+    clean_orphans(target)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for attempt in itertools.count():
+        tag = f"{os.getpid()}" + (f"-{attempt}" if attempt else "")
+        tmp = target.parent / f".{target.name}.{tag}{TMP_SUFFIX}"
+        try:
+            fd = os.open(tmp, flags, 0o600)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     try:  # make the rename itself durable
-        dir_fd = os.open(path.parent or ".", os.O_RDONLY)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -56,6 +167,35 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def open_archive(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive at ``path``, read without pickle; raises
+    ``ValueError`` ``"<path>: not a valid <what>: ..."`` for anything else (an ``.npy`` file,
+    a truncated or damaged archive, object arrays)."""
+    clean_orphans(path)
+    try:
+        # The file is opened here, not by np.load, so that it is closed whatever np.load does.
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise ValueError(
+                    f"{path}: not a valid {what}: a single NumPy array, not an .npz archive"
+                )
+            with loaded as archive:
+                return {name: archive[name] for name in archive.files}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}:"):
+            raise
+        if "pickle" in str(exc):  # what np.load says of anything that is not an .npz or .npy
+            raise ValueError(f"{path}: not a valid {what}: not a NumPy .npz archive") from None
+        raise ValueError(f"{path}: not a valid {what}: unreadable ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, MemoryError) as exc:
+        raise ValueError(
+            f"{path}: not a valid {what}: unreadable or truncated ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _archive(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
@@ -70,7 +210,10 @@ def digest(arrays: list[np.ndarray]) -> str:
     return hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest()
 
 
-def save_model(path: str | os.PathLike[str], spec: dict[str, Any], arrays: dict[str, Any]) -> None:
+def save_model(
+    path: str | os.PathLike[str], spec: dict[str, Any], arrays: dict[str, Any],
+    name: str | None = None,
+) -> None:  # fmt: skip
     """Write a model file: ``spec`` in the header, ``arrays`` (``params`` first) beside it,
     with their SHA-256."""
     header = {
@@ -80,7 +223,7 @@ def save_model(path: str | os.PathLike[str], spec: dict[str, Any], arrays: dict[
         **spec,
         "sha256": digest(list(arrays.values())),
     }
-    write_atomically(path, _archive(header, arrays))
+    write_atomically(path, _archive(header, arrays), name)
 
 
 def model_error(path: Any, what: str) -> ValueError:
@@ -93,30 +236,15 @@ def read_model(
     """The header and the arrays of a model file whose arrays are ``params`` and any of
     ``names``; raises ``ValueError`` naming the file and what is wrong with it."""
     allowed = {"header", "params", *names}
-    try:
-        # The file is opened here, not by np.load, so that it is closed whatever np.load does.
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
-            if not {"header", "params"} <= set(archive.files) <= allowed:
-                raise model_error(
-                    path, f"expected arrays 'header' and 'params', found {archive.files}"
-                )
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise
-    except ValueError as exc:
-        if str(exc).startswith(f"{path}:"):
-            raise
-        if "pickle" in str(exc):  # what np.load says of anything that is not an .npz or .npy
-            raise model_error(path, "not a NumPy .npz archive") from None
-        raise model_error(path, f"unreadable ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
-        raise model_error(path, f"unreadable or truncated ({type(exc).__name__}: {exc})") from None
+    arrays = open_archive(path, "fastbp model file")
+    if not {"header", "params"} <= set(arrays) <= allowed:
+        raise model_error(path, f"expected arrays 'header' and 'params', found {sorted(arrays)}")
     raw = arrays.pop("header")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise model_error(path, "the header is not a byte string")
     try:
         header = json.loads(raw.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise model_error(path, f"the header is not JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise model_error(path, f"wrong format name (expected {FORMAT!r})")
@@ -134,7 +262,7 @@ def read_model(
 
 def save_checkpoint(
     path: str | os.PathLike[str], spec: dict[str, Any], loop: dict[str, Any],
-    arrays: dict[str, np.ndarray],
+    arrays: dict[str, np.ndarray], name: str | None = "checkpoint",
 ) -> None:  # fmt: skip
     """Write a training checkpoint: the model's ``spec``, ``loop`` (a JSON-able dict of the
     training loop's state: next epoch, history, generator state, rate, …) and ``arrays`` (the
@@ -146,7 +274,7 @@ def save_checkpoint(
         **spec,
         "loop": loop,
     }
-    write_atomically(path, _archive(header, arrays))
+    write_atomically(path, _archive(header, arrays), name)
 
 
 def load_checkpoint(
@@ -155,16 +283,13 @@ def load_checkpoint(
     """Read a checkpoint of the model whose ``spec`` and parameters are given: returns
     ``(loop, arrays)`` after checking that it was written for that model; raises
     ``ValueError`` naming the file otherwise."""
+    arrays = open_archive(path, "fastbp checkpoint")
+    raw = arrays.pop("header", None)
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
-        raise ValueError(f"{path}: not a valid fastbp checkpoint: unreadable ({exc})") from None
-    try:
-        header = json.loads(arrays.pop("header").tobytes().decode())
-    except (KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError("no header of bytes")
+        header = json.loads(raw.tobytes().decode())
+    except (ValueError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: not a valid fastbp checkpoint: bad header ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a valid fastbp checkpoint: wrong format name")
@@ -181,4 +306,4 @@ def load_checkpoint(
         raise ValueError(f"{path}: the checkpoint's parameters do not fit the network")
     if not np.isfinite(saved).all():
         raise ValueError(f"{path}: the checkpoint's parameters contain NaN or infinity")
-    return header["loop"], arrays
+    return header.get("loop"), arrays

@@ -22,24 +22,19 @@ way: every kernel computes each value whole, in a fixed order, whatever the numb
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numba
 
-#: How many times an idle worker of libgomp (the OpenMP runtime of Numba's default threading
-#: layer) checks for work before it sleeps, unless the user set ``GOMP_SPINCOUNT`` or
-#: ``OMP_WAIT_POLICY``: about 0.3 ms instead of libgomp's 300,000 (about 3 ms, up to 15). After
-#: every parallel region (``predict``, the validation scores between epochs) its workers
-#: would otherwise keep CPUs busy for milliseconds, which a team epoch that starts meanwhile
-#: takes for other processes' work, and which other processes lose.
-OPENMP_SPIN_COUNT = "30000"
-if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT  # read when libgomp is loaded
+from ._openmp import OPENMP_SPIN_COUNT as OPENMP_SPIN_COUNT  # set at import: see there
 
 #: Threaded calls in a row that must find contention before calls go to one thread.
 STRIKES = 2
@@ -237,6 +232,27 @@ def threads(requested: int | None, *, watch: bool = False) -> Iterator[int]:
     count. With ``watch``, a block that runs on several threads and whose threads waited for
     a CPU for ``WAIT_SHARE`` of its time or more is recorded as contention."""
     n = threads_for(requested)
+    with _layer_lock():
+        yield from _on_threads(n, watch)
+
+
+#: Serialises the compiled parallel calls where Numba's threading layer cannot take two at
+#: once (``workqueue``, which aborts the process when called from two Python threads).
+_WORKQUEUE_LOCK = threading.RLock()
+
+
+def _layer_lock() -> Any:
+    """``_WORKQUEUE_LOCK`` where the threading layer is ``workqueue`` or not yet chosen (the
+    first parallel call chooses it), else a lock that does nothing (OpenMP and TBB are safe
+    to call from several threads)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not started yet
+        layer = None
+    return _WORKQUEUE_LOCK if layer in (None, "workqueue") else contextlib.nullcontext()
+
+
+def _on_threads(n: int, watch: bool) -> Iterator[int]:
     saved = numba.get_num_threads()
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     watched = watch and n > 1

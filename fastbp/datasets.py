@@ -42,6 +42,7 @@ from typing import Literal, overload
 import numpy as np
 import numpy.typing as npt
 
+from ._paths import user_cache
 from ._storage import write_atomically
 
 __all__ = [
@@ -254,14 +255,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 def _cache_dir() -> Path:
     """Return the per-user cache directory for the MNIST files."""
-    if _IS_WINDOWS:
-        local = os.environ.get("LOCALAPPDATA")
-        base = Path(local) if local else Path.home() / "AppData" / "Local"
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        # The XDG specification says relative paths are to be ignored.
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "fastbp" / "mnist"
+    return user_cache("mnist", windows=_IS_WINDOWS)
 
 
 def data_dir(path: str | os.PathLike[str] | None = None) -> Path:

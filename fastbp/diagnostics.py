@@ -14,6 +14,15 @@ class GradientWarning(RuntimeWarning):
     """Vanishing or exploding gradients, reported by ``fit(monitor_gradients=True)``."""
 
 
+class CollapseWarning(RuntimeWarning):
+    """Training that collapsed to chance (``diagnose_collapse``), reported by every ``fit``."""
+
+
+#: Outputs whose spread (standard deviation over the samples) is below this for every output
+#: neuron are taken as the same for every input: the neurons have saturated.
+COLLAPSE_SPREAD = 1e-4
+
+
 #: The first layer learning this many times slower than the last (the ratio of their
 #: ``‖∂C/∂b‖``, the book's speeds of learning) is reported as vanishing gradients. The book's
 #: [784, 30, 30, 30, 10] sigmoid network shows about 24.
@@ -66,3 +75,34 @@ def record_gradient_norms(history: dict[str, list], norms: dict[str, np.ndarray]
     history["grad_norm_b"].append(norms["bias"].tolist())
     history["grad_norm_w"].append(norms["weight"].tolist())
     return diagnose_gradients(norms, previous)
+
+
+def diagnose_collapse(
+    outputs: np.ndarray, predicted: np.ndarray, labels: np.ndarray, inputs: np.ndarray
+) -> str | None:
+    """What is wrong with a network whose ``outputs`` on some ``inputs`` (with the classes
+    it ``predicted`` and the true ``labels``) no longer depend on the input, or None.
+
+    A collapse is the book's chapter 3 failure of a rate too large for the initialisation:
+    every output neuron gives the same value for every input (spread below
+    ``COLLAPSE_SPREAD``), saturated, and the accuracy is chance (no better than always
+    answering the commonest class). Data of a single class, or inputs that are all the same,
+    are never called a collapse.
+    """
+    labels = np.asarray(labels)
+    if outputs.shape[0] < 2 or np.unique(labels).size < 2:
+        return None
+    if not (np.ptp(inputs, axis=0) > 0).any():  # the same input everywhere: the same output
+        return None
+    spread = float(np.std(outputs.astype(np.float64), axis=0).max())
+    if not spread < COLLAPSE_SPREAD:
+        return None
+    accuracy = float(np.mean(predicted == labels))
+    commonest = float(np.bincount(labels).max() / labels.size)
+    if accuracy > commonest + 0.01:
+        return None
+    return (
+        f"training collapsed: the network's outputs are the same for every input (spread "
+        f"{spread:.1g}) and its accuracy, {accuracy:.1%}, is chance (the commonest class is "
+        f"{commonest:.1%} of the samples): its neurons have saturated"
+    )

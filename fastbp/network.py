@@ -15,7 +15,9 @@ compiled epochs for it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,10 +29,12 @@ from ._checks import (
     _asarray,
     _check_class_labels,
     _check_dtype,
+    _check_memory,
     _check_rate,
     _check_sizes,
     _check_targets,
     _check_threads,
+    _scaled_pixels,
     _unpack_pairs,
 )
 from ._epochs import CpuEpochs, GpuEpochs, cuda_module
@@ -39,7 +43,7 @@ from .costs import COSTS
 from .diagnostics import GradientWarning, diagnose_gradients
 from .layout import PROJECTED, Layout
 from .registry import ACTIVATIONS, INITIALISATIONS, OPTIMIZERS
-from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty
+from .training import FitOptions, ScoreSet, Trainer, _check_choice, _check_penalty, _check_seed
 
 __all__ = ["ACTIVATIONS", "INITIALISATIONS", "OPTIMIZERS", "GradientWarning", "Network",
            "diagnose_gradients"]  # fmt: skip
@@ -52,6 +56,11 @@ _STATE_ARRAYS = ("bn_stats",)
 
 #: How ``SGD`` spells ``fit``'s options (its errors name them so).
 _SGD_SPELLING = {"batch_size": "mini_batch_size", "lr": "eta"}
+
+
+def _name(value: Any) -> Any:
+    """A toolbox name as the registries spell it: ``"leaky-relu"`` is ``"leaky_relu"``."""
+    return value.replace("-", "_") if isinstance(value, str) else value
 
 
 def _norms(nabla_b: list[np.ndarray], nabla_w: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -132,13 +141,21 @@ class Network:
     ) -> None:
         self.sizes = _check_sizes(sizes)
         self.dtype = np.dtype(_check_dtype(dtype))
+        seed = _check_seed(seed, "seed")
         self.threads = _check_threads(threads)
-        if isinstance(cost, str):
-            cost = cost.replace("-", "_")  # "log-likelihood" and "cross-entropy" too
+        # Every name is accepted with hyphens too: "log-likelihood", "leaky-relu".
+        cost, output, init, bias_init = (_name(v) for v in (cost, output, init, bias_init))
+        activation = _name(activation) if isinstance(activation, str) else activation
+        if not isinstance(activation, str) and isinstance(activation, Sequence):
+            activation = [_name(a) for a in activation]
         self.cost = COSTS[_check_choice(cost, "cost", COSTS)]
         default_output = "softmax" if cost == "log_likelihood" else "sigmoid"
         output = _check_choice(default_output if output is None else output, "output", ACTIVATIONS)
         n_hidden = len(self.sizes) - 2
+        if not isinstance(activation, str | Sequence):
+            raise TypeError(
+                f"activation: expected a name or a sequence of names, got {activation!r}"
+            )
         hidden = [activation] * n_hidden if isinstance(activation, str) else list(activation)
         if len(hidden) != n_hidden:
             raise ValueError(
@@ -185,8 +202,12 @@ class Network:
         self.bias_init = _check_choice(bias_init, "bias_init", ("gaussian", "zeros"))
 
         self._rng = np.random.default_rng(seed)
+        #: Held while the network trains (``fit``, ``SGD``, ``pretrain``): a second training
+        #: call, from any thread, is refused rather than left to interleave with the first.
+        self._training = threading.Lock()
         self.layout = Layout.of(self.sizes, self.residual, self.batch_norm)
         layout = self.layout
+        _check_memory(layout.size * self.dtype.itemsize, f"sizes: {list(self.sizes)}")
         #: Running mean and variance of each batch-normalised neuron (used by predictions).
         self._bn_stats = np.zeros((2, int(layout.units[-1])), dtype=self.dtype)
         self._bn_stats[1] = 1
@@ -239,6 +260,31 @@ class Network:
         self.device = "cpu"
         self.to(device)
 
+    # --- copies and pickles ------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` and ``copy`` take (scikit-learn's estimators and joblib pickle
+        networks): all but the training lock and the views into ``params``, which a copy
+        would hold as arrays of their own."""
+        state = self.__dict__.copy()
+        for name in ("_training", "weights", "biases", "projections", "gammas", "betas"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._training = threading.Lock()
+        layout = self.layout
+        self.weights, self.biases = self._views(self.params)
+        self.projections = {
+            l: layout.projection(self.params, l)
+            for l, kind in enumerate(layout.skips, start=1)
+            if kind == PROJECTED
+        }
+        hidden = range(1, len(self.sizes) - 1)
+        self.gammas = [layout.gamma(self.params, l) for l in hidden] if self.batch_norm else []
+        self.betas = [layout.beta(self.params, l) for l in hidden] if self.batch_norm else []
+
     # --- device ------------------------------------------------------------------------
 
     def to(self, device: str) -> Network:
@@ -283,11 +329,40 @@ class Network:
         skips = f"residual={list(self.residual)}, " if any(self.residual) else ""
         skips += "batch_norm=True, " if self.batch_norm else ""
         skips += "device='cuda', " if self.device == "cuda" else ""
+        options = f"init='{self.init}', "
+        if self.bias_init != INITIALISATIONS[self.init].bias:
+            options += f"bias_init='{self.bias_init}', "
+        if self.alpha is not None:
+            options += f"alpha={self.alpha}, "
         return (
             f"Network([{arch}], activation={activation}, output='{self.activations[-1]}', "
-            f"cost='{self.cost.name}', {skips}dtype='{self.dtype.name}', "
+            f"cost='{self.cost.name}', {options}{skips}dtype='{self.dtype.name}', "
             f"parameters={self.params.size})"
         )
+
+    def summary(self) -> str:
+        """A table of the layers (width, activation, residual connection, batch norm,
+        parameters per layer) and the network's options, for ``print(net.summary())``."""
+        rows = [("layer", "neurons", "activation", "residual", "batch norm", "parameters")]
+        rows.append(("0 (input)", str(self.sizes[0]), "", "", "", "0"))
+        for l in range(1, self.num_layers):
+            skip = self.layout.skips[l - 1]
+            residual = {0: "", 1: "identity", 2: "projected"}[int(skip)]
+            rows.append((
+                str(l), str(self.sizes[l]), self.activations[l - 1], residual,
+                "yes" if self.layout.batch_norm[l - 1] else "", f"{self.layout.count(l):,}",
+            ))  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]  # fmt: skip
+        lines.insert(1, "-" * len(lines[0]))
+        alpha = "" if self.alpha is None else f", alpha {self.alpha}"
+        lines += [
+            f"total parameters: {self.params.size:,}",
+            f"cost {self.cost.name}, init {self.init} (biases {self.bias_init}){alpha}, "
+            f"dtype {self.dtype.name}, device {self.device}, threads {self.threads or 'auto'}",
+        ]
+        return "\n".join(lines)
 
     def _spec(self) -> dict[str, Any]:
         """The architecture, as the JSON of model files and checkpoints."""
@@ -303,9 +378,21 @@ class Network:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to ``path`` atomically (``fastbp._storage``: an ``.npz`` archive of
-        the parameters and a JSON header; loading it never runs code)."""
+        the parameters and a JSON header; loading it never runs code). Only a regular file is
+        replaced (a directory, a device such as ``/dev/null`` or a pipe is refused); a save to
+        a symbolic link writes the file it points to; a new file gets the mode the umask
+        allows, a replaced file keeps its mode."""
         arrays = {"params": self.params, "bn_stats": self._bn_stats}
         _storage.save_model(path, self._spec(), arrays)
+
+    def to_onnx(self, path: str | os.PathLike[str]) -> None:
+        """Write the network's prediction path to ``path`` as an ONNX model, atomically
+        (``fastbp.onnx_export``; needs ``pip install "fastbp[onnx]"``). Its input ``input``
+        takes rows of ``sizes[0]`` values; its outputs are ``output`` (``feedforward``) and
+        ``label`` (``predict``), in the network's dtype and int64."""
+        from . import onnx_export
+
+        onnx_export.export(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Network:
@@ -323,6 +410,29 @@ class Network:
         if len(activations) != len(header["sizes"]) - 1:
             raise fail(path, "one activation per layer expected")
         params = arrays["params"]
+        stats = arrays.get("bn_stats")
+        # The declared architecture against the stored arrays, before anything is allocated.
+        try:
+            sizes = _check_sizes(header["sizes"])
+            residual = header.get("residual", False)
+            if isinstance(residual, bool):
+                residual = [residual and l > 1 for l in range(1, len(sizes) - 1)]
+            if not isinstance(residual, list) or len(residual) != len(sizes) - 2:
+                raise ValueError("residual: expected one flag per hidden layer")
+            batch_norm = header.get("batch_norm", False)
+            if not isinstance(batch_norm, bool):
+                raise ValueError("batch_norm: expected true or false")
+            expected = Layout.of(sizes, tuple(bool(r) for r in residual), batch_norm).size
+        except (ValueError, TypeError) as exc:
+            raise fail(path, f"bad architecture ({exc})") from None
+        if params.ndim != 1 or params.size != expected:
+            raise fail(
+                path,
+                f"parameters of shape {params.shape} do not match the architecture: the header "
+                f"declares sizes {list(sizes)}, which have {expected} parameters",
+            )
+        if stats is not None and stats.shape != (2, sum(sizes[1:])):
+            raise fail(path, "the batch-norm statistics do not match the architecture")
         try:
             net = cls(
                 header["sizes"],
@@ -342,16 +452,33 @@ class Network:
                 f"parameters of dtype {params.dtype} and shape {params.shape} do not match the "
                 f"architecture ({net.dtype.name}, ({net.params.size},))",
             )
-        stats = arrays.get("bn_stats", net._bn_stats)  # older files: before batch norm
+        if stats is None:  # older files: before batch norm
+            stats = net._bn_stats
         if stats.dtype != net.dtype or stats.shape != net._bn_stats.shape:
             raise fail(path, "the batch-norm statistics do not match the architecture")
         if _storage.digest([params, stats]) != header.get("sha256"):
             raise fail(path, "the parameters do not match their SHA-256 (corrupted)")
         if not (np.isfinite(params).all() and np.isfinite(stats).all()):
             raise fail(path, "the parameters contain NaN or infinity")
+        if (stats[1] < 0).any():
+            raise fail(path, "a batch-norm running variance is negative")
         net.params[...] = params
         net._bn_stats[...] = stats
         return net
+
+    @contextmanager
+    def _exclusive(self, what: str) -> Iterator[None]:
+        """Run the block as the network's only training call, or raise ``RuntimeError``."""
+        if not self._training.acquire(blocking=False):
+            raise RuntimeError(
+                f"{what}: this network is already being trained (by another thread, or by a "
+                "callback of its own fit); train one network in one call at a time, or train "
+                "copies (Network.load of a saved file)"
+            )
+        try:
+            yield
+        finally:
+            self._training.release()
 
     def _check_trainable(self) -> None:
         if "step" in self.activations:
@@ -379,7 +506,8 @@ class Network:
 
     def _inputs(self, X: Any, name: str = "X", *, check_finite: bool = True) -> np.ndarray:
         """``X`` as a C-contiguous ``(n, sizes[0])`` array of the network's dtype."""
-        arr = _as_float_array(X, name, self.dtype.type, check_finite=check_finite)
+        arr = _scaled_pixels(_asarray(X, name), self.dtype.type)  # uint8: x / 255
+        arr = _as_float_array(arr, name, self.dtype.type, check_finite=check_finite)
         n_in = self.sizes[0]
         if arr.ndim != 2 or arr.shape[1] != n_in:
             raise ValueError(
@@ -433,22 +561,30 @@ class Network:
             return gpu.feedforward(self.params, self._model, X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         finite = np.empty(-(-X.shape[0] // kernels.FEEDFORWARD_ROWS), dtype=np.bool_)
-        wt = None
+        wt, wide = None, True
         if kernels.uses_columns(self.sizes, self._extras):
             wt = kernels.column_buffers(self.sizes, 0, self.dtype)[0]
             kernels.rows_to_columns(self.weights[0], wt, 0, self.sizes[0])
+            if kernels.narrow_after_first(self.sizes):  # compile only the narrow kernels
+                wide = None
         with _threads.threads(self.threads), subnormals_flushed():
-            kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt)
+            kernels.feedforward(self.params, self._model, X, out, finite, self._extras, wt, wide)
         if not finite.all() and not _all_finite(X):
             raise ValueError(f"{name}: contains NaN or infinity; expected finite values")
         return out
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray | int:
         """Class index of each row of ``X``: the most active output neuron.
 
-        A network with a single output neuron predicts 1 where its output exceeds 0.5.
+        A network with a single output neuron predicts 1 where its output exceeds 0.5. One
+        sample, a vector of ``sizes[0]`` values (or the book's column), gives one ``int``,
+        as ``feedforward`` gives one output vector.
         """
-        return self._predict(self._inputs(X, check_finite=False), "X")
+        arr = _asarray(X, "X")
+        column = arr.ndim == 2 and arr.shape[1] != self.sizes[0] and arr.shape == (self.sizes[0], 1)
+        if arr.ndim == 1 or column:
+            return int(self._predict(self._inputs(arr.reshape(1, -1), check_finite=False), "X")[0])
+        return self._predict(self._inputs(arr, check_finite=False), "X")
 
     def _predict(self, X: np.ndarray, name: str) -> np.ndarray:
         return self._classes(self._feedforward(X, name))
@@ -562,7 +698,8 @@ class Network:
         reconstruction cost per epoch (``fastbp.pretraining``).
         """
         options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
-        return pretraining.pretrain(self, X, **options)
+        with self._exclusive("pretrain"):
+            return pretraining.pretrain(self, X, **options)
 
     def gradient_norms(self, X: Any, Y: Any) -> dict[str, np.ndarray]:
         """Per-layer gradient health on a batch: ``‖∂C/∂bˡ‖`` and ``‖∂C/∂wˡ‖``.
@@ -687,7 +824,7 @@ class Network:
         validation = None
         if test_data is not None:
             validation = _unpack_pairs(test_data, self.sizes[0], "test_data")
-        options.setdefault("verbose", True)
+        options.setdefault("verbose", "book")
         settings = dict(epochs=epochs, batch_size=mini_batch_size, lr=eta, lmbda=lmbda)
         return self._train(
             X, Y, validation, ("training_data", "test_data"), _SGD_SPELLING,
@@ -701,7 +838,8 @@ class Network:
         *,
         epochs: int,
         batch_size: int,
-        lr: float,
+        lr: float | None = None,
+        eta: float | None = None,
         validation_data: tuple[Any, Any] | None = None,
         shuffle: bool = True,
         seed: int | None = None,
@@ -725,7 +863,8 @@ class Network:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         resume: str | os.PathLike[str] | None = None,
-        verbose: bool = False,
+        verbose: bool | str = False,
+        batch_progress: bool = False,
         threads: int | None = None,
     ) -> dict[str, list]:
         """Train by mini-batch SGD on the network's cost; one compiled call per epoch.
@@ -740,7 +879,8 @@ class Network:
         batch_size : int
             Samples per mini-batch ``m``; a last, smaller mini-batch is trained on too.
         lr : float
-            Learning rate ``η``: each step is ``θ ← θ − (η/m) Σₓ ∇Cₓ``.
+            Learning rate ``η``: each step is ``θ ← θ − (η/m) Σₓ ∇Cₓ``. ``eta``, the book's
+            name (``SGD``'s), is accepted for it; give one of the two.
         validation_data : (X_val, y_val), optional
             Scored after every epoch (cost and accuracy, in the history).
         shuffle : bool
@@ -782,7 +922,9 @@ class Network:
             Also score the training data after each epoch (``train_cost``,
             ``train_accuracy``; one forward pass over it).
         callback : callable, optional
-            ``callback(net, epoch, history)`` after each epoch's scores are recorded.
+            ``callback(net, epoch, history)`` after each epoch's scores are recorded. It stops
+            training by returning ``False`` (``None``, or anything else, goes on) or by raising
+            ``fastbp.StopTraining``; the epoch it was called for counts.
         schedule : {"constant", "halve"}
             ``"halve"`` is the book's chapter 3 schedule: halve ``η`` whenever the validation
             accuracy has not improved for ``patience`` epochs, and stop once it has been halved
@@ -794,7 +936,8 @@ class Network:
         checkpoint : path, optional
             After every ``checkpoint_every`` epochs, write the whole training state
             (parameters, optimiser state, generator state, epoch, history, schedule)
-            atomically to this file.
+            atomically to this file. The path is checked before the first epoch (its
+            directory must exist; only a regular file is replaced).
         resume : path, optional
             Continue from a checkpoint written by a ``fit`` call with the same data and
             options: training goes on at the epoch after the checkpoint's, up to ``epochs``
@@ -802,9 +945,21 @@ class Network:
             ``seconds``) as an uninterrupted run. A KeyboardInterrupt (Ctrl-C) takes effect at
             the end of the running epoch (an epoch is one compiled call): that epoch is rolled
             back, a checkpoint is written if ``checkpoint`` is set, and the interrupt is
-            re-raised.
-        verbose : bool
-            Print one line per epoch (``Epoch j: k / n`` with validation data).
+            re-raised. The whole checkpoint is checked before any of it is applied: a
+            damaged or crafted one raises ``ValueError`` naming the file and leaves the
+            network as it was.
+        verbose : bool or "book"
+            ``True``: print the line per epoch of ``fastbp train`` (costs, penalty, validation
+            accuracy, time, samples/s; ``fastbp.progress.epoch_line``), under a progress bar
+            over the epochs on stderr when it is a terminal and tqdm is installed
+            (``pip install "fastbp[progress]"``). ``"book"``: the book's ``Epoch j: k / n``
+            (``SGD``'s default).
+        batch_progress : bool
+            A progress bar over each epoch's mini-batches, for long epochs (on stderr when it
+            is a terminal and tqdm is installed; beside ``verbose``'s over the epochs): the
+            epoch then runs as up to 50 compiled calls (``training.BATCH_PROGRESS_PARTS``)
+            instead of one, with the same result but for ``dropout``, whose masks are then
+            drawn from a seed per call (still reproducible by the seed).
         threads : int, optional
             Most threads for this call (by default the network's ``threads``; None: the
             CPUs this process may use, or ``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS`` if set;
@@ -823,19 +978,42 @@ class Network:
         Returns
         -------
         dict of lists
-            ``epoch``, ``seconds`` (training time), with validation data ``val_cost``,
-            ``val_accuracy`` and ``val_correct``, and with ``monitor_training`` the same three
-            with ``train_``.
+            ``epoch``, ``seconds`` (training time), ``lr`` (the rate of each epoch), with
+            validation data ``val_cost``, ``val_accuracy`` and ``val_correct``, and with
+            ``monitor_training`` the same three with ``train_``. Every value is a Python
+            ``float`` or ``int``. The costs are the data term alone, ``(1/n) Σₓ Cₓ`` over the
+            set scored, so training and validation costs compare directly; with ``lmbda`` or
+            ``l1`` (and a set scored), ``penalty`` records the regularisation term of the
+            objective trained, ``(λ/2n) Σ w² + (λ₁/n) Σ |w|`` with ``n`` the number of
+            training samples (add it to ``train_cost`` for the book's ``total_cost``).
 
         Raises
         ------
         FloatingPointError
             If an epoch produced non-finite parameters; they are restored to their values
             before that epoch.
+        RuntimeError
+            If the network is already training (a ``fit`` in another thread, or this
+            ``fit``'s own callback): one training call per network at a time.
+
+        Warns
+        -----
+        CollapseWarning
+            If training ended at chance with outputs that no longer depend on the input
+            (``fastbp.diagnose_collapse``, on the scored data: ``validation_data`` or, with
+            ``monitor_training``, the training data): the rate is too large for the
+            initialisation.
         """
-        options = {k: v for k, v in locals().items() if k not in ("self", "X", "y")}
+        if eta is not None and lr is not None:
+            raise TypeError("eta: the book's name of lr; give the learning rate once")
+        if eta is None and lr is None:
+            raise TypeError("lr: missing; give the learning rate as lr (or eta)")
+        lr_name = "lr" if eta is None else "eta"
+        lr = lr if eta is None else eta
+        options = {k: v for k, v in locals().items() if k not in ("self", "X", "y", "lr_name")}
+        del options["eta"]
         validation = options.pop("validation_data")
-        return self._train(X, y, validation, ("X", "validation_data"), {}, options)
+        return self._train(X, y, validation, ("X", "validation_data"), {"lr": lr_name}, options)
 
     def _train(
         self, X: Any, y: Any, validation: Any, names: tuple[str, str],
@@ -872,4 +1050,5 @@ class Network:
             raise ValueError("dropout: not implemented by the CUDA kernels; use device='cpu'")
         rng = self._rng if opts.seed is None else np.random.default_rng(opts.seed)
         trainer = Trainer(self, X, Y, opts, scored, rng, x_name, spelling.get("lr", "lr"))
-        return trainer.run()
+        with self._exclusive("fit" if x_name == "X" else "SGD"):
+            return trainer.run()

@@ -29,6 +29,7 @@ What differs from ``Network.fit``:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .diagnostics import CollapseWarning
 from .network import Network
 
 __all__ = ["NetworkClassifier", "NetworkRegressor"]
@@ -490,7 +492,21 @@ class NetworkRegressor(RegressorMixin, _NetworkEstimator):
         """Train ``network``; with a validation split, one epoch a call, scoring R² after each
         and stopping after ``early_stopping`` epochs without improvement (the best epoch's
         parameters are restored): ``fit``'s own early stopping and schedule follow the
-        validation accuracy, which a regressor does not have."""
+        validation accuracy, which a regressor does not have. ``fit``'s collapse test
+        (``CollapseWarning``: outputs alike for every input at chance accuracy) judges
+        classifiers, so it is not applied to a regressor."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=CollapseWarning)
+            self._train_regressor(network, X, targets, validation, options)
+
+    def _train_regressor(
+        self,
+        network: Network,
+        X: np.ndarray,
+        targets: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray] | None,
+        options: dict[str, Any],
+    ) -> None:
         if validation is None:
             super()._train(network, X, targets, None, options)
             return

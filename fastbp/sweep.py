@@ -472,6 +472,8 @@ def search(
         raise ValueError(f"validation_data: expected samples of {X.shape[1]} features and labels")
     n_out = int(max(y.max(), y_val.max())) + 1
     base = {**DEFAULTS, **fixed}
+    if "eta" in fixed or "eta" in distributions:  # fit's other name of lr: the default goes
+        base.pop("lr", None)
     # Check every option once here (a bad name or value fails now, not in every trial).
     probe = {**base, **{k: d.to_external_repr(d.to_internal_repr(_first(d))) for k, d in
                         distributions.items()}}  # fmt: skip
@@ -517,6 +519,8 @@ def _check_trial_options(options: dict[str, Any], n_in: int, n_out: int) -> None
     net_options = {k: v for k, v in options.items() if k in NETWORK_OPTIONS}
     fit_options = {k: v for k, v in options.items() if k in FIT_OPTIONS}
     Network([n_in, *hidden, n_out], **net_options)
+    if "eta" in fit_options:  # fit's other name of lr (the book's)
+        fit_options["lr"] = fit_options.pop("eta")
     FitOptions.validated(**fit_options)
 
 

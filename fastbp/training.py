@@ -17,6 +17,7 @@ option is covered by being a field, with nothing else to keep in step.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import numbers
 import os
 import time
@@ -34,8 +35,29 @@ from ._checks import (
     _check_rate,
     _check_threads,
 )
-from .diagnostics import GradientWarning, record_gradient_norms
+from .diagnostics import CollapseWarning, GradientWarning, diagnose_collapse, record_gradient_norms
+from .progress import epoch_line, progress_bar
 from .registry import OPTIMIZERS
+
+#: Most scored rows the collapse test of a ``fit`` reads (``diagnose_collapse``).
+COLLAPSE_PROBE = 1000
+
+#: Most compiled calls an epoch is run as for ``fit(batch_progress=True)``'s bar.
+BATCH_PROGRESS_PARTS = 50
+
+
+class StopTraining(Exception):
+    """Raised by a ``fit`` callback to end training after the epoch it was called for (the
+    epoch counts: it is in the history, and in the checkpoint if one is written). Returning
+    ``False`` from the callback does the same."""
+
+
+def _check_verbose(value: Any, name: str) -> bool | str:
+    if isinstance(value, str) and value == "book":
+        return value
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name}: expected True, False or 'book', got {value!r}")
+    return bool(value)
 
 
 def _check_bool(value: Any, name: str) -> bool:
@@ -98,6 +120,15 @@ def _check_path(value: Any, name: str) -> Any:
     return value
 
 
+def _check_output(value: Any, name: str) -> Any:
+    """A path a run writes (a checkpoint): checked before training, so that a typo in it
+    does not lose the epochs trained before the first write."""
+    value = _check_path(value, name)
+    if value is not None:
+        _storage.output_target(value, name)
+    return value
+
+
 def _meta(check: Callable[[Any, str], Any], *, run: bool = False) -> dict[str, Any]:
     """A field's metadata: its check, and whether it leaves what a run computes alone."""
     return {"check": check, "run": run}
@@ -145,13 +176,14 @@ class FitOptions:
     max_halvings: int = field(default=7, metadata=_meta(_check_positive_int))
     early_stopping: int | None = field(default=None, metadata=_meta(_optional(_check_positive_int)))
     checkpoint: str | os.PathLike[str] | None = field(
-        default=None, metadata=_meta(_check_path, run=True)
+        default=None, metadata=_meta(_check_output, run=True)
     )
     checkpoint_every: int = field(default=1, metadata=_meta(_check_positive_int, run=True))
     resume: str | os.PathLike[str] | None = field(
         default=None, metadata=_meta(_check_path, run=True)
     )
-    verbose: bool = field(default=False, metadata=_meta(_check_bool, run=True))
+    verbose: bool | str = field(default=False, metadata=_meta(_check_verbose, run=True))
+    batch_progress: bool = field(default=False, metadata=_meta(_check_bool, run=True))
 
     @classmethod
     def validated(cls, spelling: Mapping[str, str] | None = None, **options: Any) -> FitOptions:
@@ -252,15 +284,23 @@ class Trainer:
         self.eta = eta
         self.l2 = dtype.type(options.lmbda / n)
         self.l1 = dtype.type(options.l1 / n)
+        #: The rate as a Python float (``eta`` is the model's dtype's): what the history shows.
+        self.lr = float(options.lr)
         self.history: dict[str, list] = {"epoch": [], "seconds": [], "lr": []}
         for s in scored:
             self.history.update({f"{s.prefix}_cost": [], f"{s.prefix}_accuracy": []})
             self.history[f"{s.prefix}_correct"] = []
+        if scored and (options.lmbda or options.l1):
+            self.history["penalty"] = []
         if options.monitor_gradients:
             self.history.update(grad_norm_b=[], grad_norm_w=[])
         self.best_accuracy, self.best_epoch, self.halvings = -1.0, -1, 0
         self.best_params: np.ndarray | None = None
+        #: The first scored set and its outputs after the last epoch this call trained.
+        self.last_scored: tuple[ScoreSet, np.ndarray] | None = None
         self.first_epoch = 0
+        self.bar: Any = None
+        self.batch_bar: Any = None
         self.fingerprint = {
             "n": n, "scored": [s.prefix for s in scored], **options.fingerprint(),
         }  # fmt: skip
@@ -274,7 +314,7 @@ class Trainer:
         optimizer = self._optimizer()
         loop = {
             "fingerprint": self.fingerprint, "next_epoch": next_epoch, "history": self.history,
-            "rng": self.rng.bit_generator.state, "eta": float(self.eta),
+            "rng": self.rng.bit_generator.state, "eta": float(self.eta), "lr": self.lr,
             "best_accuracy": self.best_accuracy, "best_epoch": self.best_epoch,
             "halvings": self.halvings,
             "optimizer": None if optimizer is None else optimizer[0],
@@ -288,36 +328,42 @@ class Trainer:
         _storage.save_checkpoint(self.options.checkpoint, self.model._spec(), loop, arrays)
 
     def resume(self, path: str | os.PathLike[str]) -> None:
-        """Take up the run that wrote the checkpoint ``path`` (same model, data and options)."""
+        """Take up the run that wrote the checkpoint ``path`` (same model, data and options).
+        The whole file is checked before anything is applied: a checkpoint that fails a check
+        raises ``ValueError`` naming it and leaves the model and the generator as they were."""
         model = self.model
         loop, arrays = _storage.load_checkpoint(path, model._spec(), model.params)
-        theirs = loop.get("fingerprint")
-        differ = _differences(theirs, self.fingerprint)
+        if not isinstance(loop, dict):
+            raise _bad_checkpoint(path, "no training-loop state")
+        differ = _differences(loop.get("fingerprint"), self.fingerprint)
         if differ:
             raise ValueError(
                 f"resume: {path} was written by a fit call with other data or options "
                 f"({'; '.join(differ)})"
             )
+        state = _checked_loop(path, loop, arrays, self.history, model, self.rng)
         model.params[...] = arrays["params"]
         for name, array in model._training_state().items():
             if name in arrays:
                 array[...] = arrays[name]
-        if "optimizer_state" in arrays:
-            model._optimizer = (loop["optimizer"], arrays["optimizer_state"], loop["steps"])
-        self.rng.bit_generator.state = loop["rng"]
-        self.history = loop["history"]
-        self.first_epoch = loop["next_epoch"]
-        self.eta = model.dtype.type(loop["eta"])
-        self.best_accuracy, self.best_epoch = loop["best_accuracy"], loop["best_epoch"]
-        self.halvings = loop["halvings"]
-        self.best_params = arrays.get("best_params")
+        if state["optimizer"] is not None:
+            slots = np.ascontiguousarray(arrays["optimizer_state"])
+            model._optimizer = (state["optimizer"], slots, state["steps"])
+        self.rng.bit_generator.state = state["rng"]
+        self.history = state["history"]
+        self.first_epoch = state["next_epoch"]
+        self.eta = model.dtype.type(state["eta"])
+        self.lr = state["lr"]
+        self.best_accuracy, self.best_epoch = state["best_accuracy"], state["best_epoch"]
+        self.halvings = state["halvings"]
+        best = arrays.get("best_params")
+        self.best_params = None if best is None else np.ascontiguousarray(best)
 
     # --- the loop --------------------------------------------------------------------------
 
     def run(self) -> dict[str, list]:
-        model, options, rng = self.model, self.options, self.rng
-        X, Y = self.X, self.Y
-        n = X.shape[0]
+        model, options = self.model, self.options
+        n = self.X.shape[0]
         if options.resume is not None:
             self.resume(options.resume)
         general = options.general
@@ -326,18 +372,40 @@ class Trainer:
             if optimizer is None or optimizer[0] != options.optimizer:
                 slots = np.zeros((2, model.params.size), model.dtype)
                 model._optimizer = (options.optimizer, slots, 0)
-        epochs = model._epochs(X, Y, options)
+        epochs = model._epochs(self.X, self.Y, options)
         state_arrays = model._training_state()
         no_backup = np.empty((0, 0), dtype=model.dtype)
         steps = model._optimizer[2] if general else 0
         order = np.arange(n, dtype=np.int64)
         history = self.history
         probe = min(n, 1000)
+        self.bar = progress_bar(options.epochs) if options.verbose is True else None
+        if self.bar is not None:
+            self.bar.update(self.first_epoch)
+        if options.batch_progress:
+            self.batch_bar = progress_bar(-(-n // options.batch_size), "batch")
+        try:
+            self.loop(epochs, state_arrays, no_backup, steps, order, probe)
+        finally:
+            for bar in (self.batch_bar, self.bar):
+                if bar is not None:
+                    bar.close()
+        if self.best_params is not None:
+            model.params[...] = self.best_params
+            history["best_epoch"] = [self.best_epoch]
+        if self.last_scored is not None and self.best_params is None:
+            self.warn_of_collapse(*self.last_scored)
+        return history
+
+    def loop(
+        self, epochs: Any, state_arrays: dict[str, np.ndarray], no_backup: np.ndarray,
+        steps: int, order: np.ndarray, probe: int,
+    ) -> None:  # fmt: skip
+        """The epochs, from ``first_epoch`` on, until ``options.epochs`` or a stop."""
+        model, options, rng, history = self.model, self.options, self.rng, self.history
+        X, n, general = self.X, self.X.shape[0], self.options.general
         for epoch in range(self.first_epoch, options.epochs):
             rng_before = rng.bit_generator.state
-            if options.shuffle:
-                order = rng.permutation(n).astype(np.int64)
-            mask_seed = int(rng.integers(2**31)) if options.dropout > 0 else 0
             last_good = model.params.copy()
             last_good_state = {k: v.copy() for k, v in state_arrays.items()}
             state = None
@@ -349,10 +417,16 @@ class Trainer:
             recorded = False
             n_recorded = len(history["epoch"])
             try:
-                steps, _, _ = epochs.run(
-                    order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
-                    no_backup,
-                )  # fmt: skip
+                if options.shuffle:
+                    order = rng.permutation(n).astype(np.int64)
+                mask_seed = int(rng.integers(2**31)) if options.dropout > 0 else 0
+                if self.batch_bar is None:
+                    steps, _, _ = epochs.run(
+                        order, mask_seed, self.eta, self.l2, self.l1, state, steps, no_backup,
+                        no_backup,
+                    )  # fmt: skip
+                else:
+                    steps = self.run_in_parts(epochs, order, mask_seed, state, steps, no_backup)
                 seconds = time.perf_counter() - start
                 if not _all_finite(model.params):
                     model.params[...] = last_good
@@ -361,6 +435,7 @@ class Trainer:
                     if general:
                         state[...] = last_good_slots
                     if not _all_finite(X):
+                        rng.bit_generator.state = rng_before  # as if the call never ran
                         raise ValueError(
                             f"{self.x_name}: contains NaN or infinity; expected finite values"
                         )
@@ -382,13 +457,19 @@ class Trainer:
                     model._optimizer = (name, state, int(steps))
                 history["epoch"].append(epoch)
                 history["seconds"].append(seconds)
-                history["lr"].append(float(self.eta))
+                history["lr"].append(self.lr)
                 for s in self.scored:
-                    cost, correct = model._score(epochs.outputs(s.X), s.Y, s.labels)
-                    cost += model._penalty(options.lmbda, options.l1, s.X.shape[0])
-                    history[f"{s.prefix}_cost"].append(cost)
+                    # The data term alone, for every set alike; the penalty (that of the
+                    # objective trained, over the n training samples) is recorded apart.
+                    out = epochs.outputs(s.X)
+                    if s is self.scored[0]:
+                        self.last_scored = (s, out)
+                    cost, correct = model._score(out, s.Y, s.labels)
+                    history[f"{s.prefix}_cost"].append(float(cost))
                     history[f"{s.prefix}_correct"].append(correct)
                     history[f"{s.prefix}_accuracy"].append(correct / s.X.shape[0])
+                if "penalty" in history:
+                    history["penalty"].append(model._penalty(options.lmbda, options.l1, n))
                 if options.monitor_gradients:
                     norms = model._speeds(epochs.probe_gradient(probe) / probe)
                     problem = record_gradient_norms(history, norms)
@@ -413,41 +494,165 @@ class Trainer:
                 raise
             if self.after_epoch(epoch):
                 break
-        if self.best_params is not None:
-            model.params[...] = self.best_params
-            history["best_epoch"] = [self.best_epoch]
-        return history
+
+    def run_in_parts(
+        self, epochs: Any, order: np.ndarray, mask_seed: int, state: np.ndarray | None,
+        steps: int, no_backup: np.ndarray,
+    ) -> int:  # fmt: skip
+        """An epoch as up to ``BATCH_PROGRESS_PARTS`` compiled calls over whole mini-batches,
+        moving the bar over the mini-batches after each: the same steps in the same order, so
+        the same parameters as one call, but for dropout, whose masks are drawn from a seed
+        per part (``mask_seed + part``) rather than one per epoch."""
+        bar, size = self.batch_bar, self.options.batch_size
+        n = order.shape[0]
+        batches = -(-n // size)
+        per_part = -(-batches // BATCH_PROGRESS_PARTS) * size
+        bar.reset(total=batches)
+        for part, start in enumerate(range(0, n, per_part)):
+            chunk = order[start : start + per_part]
+            steps, _, _ = epochs.run(
+                chunk, (mask_seed + part) % 2**31, self.eta, self.l2, self.l1, state, steps,
+                no_backup, no_backup,
+            )  # fmt: skip
+            bar.update(-(-chunk.shape[0] // size))
+        return steps
+
+    def warn_of_collapse(self, scored: ScoreSet, out: np.ndarray) -> None:
+        """Warn (``CollapseWarning``) when training ended at chance with saturated neurons,
+        pointing at the rate and the initialisation (the book's chapter 3 advice). It reads
+        the outputs the last epoch scored (on ``COLLAPSE_PROBE`` rows at most), so it costs
+        no computation, and runs only where a fit scores data (``validation_data``,
+        ``monitor_training``; the command line always does)."""
+        rows = slice(0, COLLAPSE_PROBE)
+        out, X = out[rows], scored.X[rows]
+        problem = diagnose_collapse(out, self.model._classes(out), scored.labels[rows], X)
+        if problem is None:
+            return
+        advice = f"try a smaller learning rate (lr={self.options.lr} here)"
+        if getattr(self.model, "init", None) == "gaussian":
+            advice += " and initial weights scaled to each layer's inputs (init='scaled')"
+        warnings.warn(f"{problem}; {advice}", CollapseWarning, stacklevel=5)
 
     def after_epoch(self, epoch: int) -> bool:
         """The callback, the progress line, the schedule, early stopping and the checkpoint
         after epoch ``epoch``; returns whether training stops."""
         options, history = self.options, self.history
         validation = next((s for s in self.scored if s.prefix == "val"), None)
-        line = f"Epoch {epoch}"
-        if validation is not None:
-            line += f": {history['val_correct'][-1]} / {validation.X.shape[0]}"
-        else:
-            line += " complete"
-        if options.callback is not None:
-            options.callback(self.model, epoch, history)
-        if options.verbose:
-            print(line, flush=True)
         stop = False
+        if options.callback is not None:
+            try:
+                stop = options.callback(self.model, epoch, history) is False
+            except StopTraining:
+                stop = True
+        if options.verbose == "book":  # SGD's: the book's line
+            line = f"Epoch {epoch}"
+            if validation is not None:
+                line += f": {history['val_correct'][-1]} / {validation.X.shape[0]}"
+            else:
+                line += " complete"
+            print(line, flush=True)
+        elif options.verbose:
+            n_val = 0 if validation is None else validation.X.shape[0]
+            line = epoch_line(history, -1, self.X.shape[0], n_val)
+            if self.bar is not None:
+                self.bar.write(line)
+                self.bar.update(1)
+            else:
+                print(line, flush=True)
         if validation is not None:
             if history["val_accuracy"][-1] > self.best_accuracy:
                 self.best_accuracy, self.best_epoch = history["val_accuracy"][-1], epoch
                 if options.early_stopping is not None:
                     self.best_params = self.model.params.copy()
             stale = epoch - self.best_epoch
-            stop = options.early_stopping is not None and stale >= options.early_stopping
+            if options.early_stopping is not None and stale >= options.early_stopping:
+                stop = True
             if options.schedule == "halve" and stale > 0 and stale % options.patience == 0:
                 self.halvings += 1
                 self.eta = self.model.dtype.type(self.eta / 2)
+                self.lr /= 2
                 stop = stop or self.halvings == options.max_halvings
         every = options.checkpoint_every
         if options.checkpoint is not None and ((epoch + 1) % every == 0 or stop):
             self.save_checkpoint(epoch + 1)
         return stop
+
+
+def _bad_checkpoint(path: Any, what: str) -> ValueError:
+    return ValueError(f"{path}: not a valid fastbp checkpoint: {what}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _checked_loop(
+    path: Any, loop: dict[str, Any], arrays: dict[str, np.ndarray], fresh: dict[str, list],
+    model: Trainable, rng: np.random.Generator,
+) -> dict[str, Any]:  # fmt: skip
+    """A checkpoint's loop state and arrays, every field checked against what this fit would
+    write (``fresh`` is its empty history); raises ``ValueError`` naming the file and field."""
+    fail = functools.partial(_bad_checkpoint, path)
+    next_epoch = loop.get("next_epoch")
+    if not _is_int(next_epoch) or next_epoch < 0:
+        raise fail(f"'next_epoch' is {next_epoch!r}, expected a non-negative integer")
+    history = loop.get("history")
+    if not isinstance(history, dict) or not set(fresh) <= set(history) <= {*fresh, "best_epoch"}:
+        raise fail(f"'history' is not the history of this fit (expected keys {sorted(fresh)})")
+    lengths = {len(v) if isinstance(v, list) else -1 for k, v in history.items() if k in fresh}
+    if len(lengths) != 1 or lengths.pop() > next_epoch:
+        raise fail("'history' has lists of unequal lengths, or more epochs than 'next_epoch'")
+    eta = loop.get("eta")
+    if not _is_number(eta) or not np.isfinite(eta) or eta <= 0:
+        raise fail(f"'eta' is {eta!r}, expected a positive number")
+    lr = loop.get("lr", eta)  # the rate as given (checkpoints before 0.2 have 'eta' alone)
+    if not _is_number(lr) or not np.isfinite(lr) or lr <= 0:
+        raise fail(f"'lr' is {lr!r}, expected a positive number")
+    best_accuracy, best_epoch, halvings = (
+        loop.get("best_accuracy"), loop.get("best_epoch"), loop.get("halvings"),
+    )  # fmt: skip
+    if not (_is_number(best_accuracy) and _is_int(best_epoch) and -1 <= best_epoch < next_epoch):
+        raise fail("'best_accuracy' or 'best_epoch' is not a number of this run")
+    if not _is_int(halvings) or halvings < 0:
+        raise fail(f"'halvings' is {halvings!r}, expected a non-negative integer")
+    optimizer, steps = loop.get("optimizer"), loop.get("steps")
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise fail(f"unknown optimizer {optimizer!r}")
+    if not _is_int(steps) or steps < 0:
+        raise fail(f"'steps' is {steps!r}, expected a non-negative integer")
+    probe = np.random.Generator(type(rng.bit_generator)())
+    try:
+        probe.bit_generator.state = loop.get("rng")
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise fail(f"'rng' is not a state of {type(rng.bit_generator).__name__} ({exc})") from None
+    params = model.params
+    expected = {"params": params, **model._training_state()}
+    if optimizer is not None:
+        expected["optimizer_state"] = np.empty((2, params.size), params.dtype)
+    if "best_params" in arrays:
+        expected["best_params"] = params
+    if set(arrays) != set(expected):
+        raise fail(f"expected the arrays {sorted(expected)}, found {sorted(arrays)}")
+    for name, like in expected.items():
+        array = arrays[name]
+        if array.dtype != like.dtype or array.shape != like.shape:
+            raise fail(
+                f"{name!r} has dtype {array.dtype} and shape {array.shape}, expected "
+                f"{like.dtype} and {like.shape}"
+            )
+        if not _all_finite(np.ascontiguousarray(array)):
+            raise fail(f"{name!r} contains NaN or infinity")
+    if "bn_stats" in arrays and (arrays["bn_stats"][1] < 0).any():
+        raise fail("a batch-norm running variance is negative")
+    return {
+        "next_epoch": next_epoch, "history": history, "eta": eta, "halvings": halvings,
+        "best_accuracy": best_accuracy, "best_epoch": best_epoch, "optimizer": optimizer,
+        "steps": steps, "rng": probe.bit_generator.state, "lr": float(lr),
+    }  # fmt: skip
 
 
 #: The options a checkpoint of format 1 recorded (it was resumed on those alone).

@@ -318,7 +318,7 @@ def test_bad_usage_is_one_line(capsys, argv):
 
 def test_errors_name_the_option(capsys):
     _, _, err = run(capsys, "train", "--eta", "-1")
-    assert err.startswith("fastbp: error: --eta: ")
+    assert err.startswith("fastbp: error: --lr: ")
     _, _, err = run(capsys, "train", "--batch-size", "0")
     assert err.startswith("fastbp: error: --batch-size: ")
 

@@ -257,8 +257,17 @@ def test_monitoring_and_callback():
         monitor_training=True, callback=lambda n, e, h: seen.append((e, h["train_cost"][-1])),
     )  # fmt: skip
     assert [e for e, _ in seen] == [0, 1, 2]
-    assert history["train_cost"][-1] == pytest.approx(net.total_cost(X, labels, lmbda=2.0))
-    assert history["val_cost"][-1] == pytest.approx(net.total_cost(X[:10], labels[:10], lmbda=2.0))
+    # The costs are the data term alone, on the same footing; the penalty, over the n = 30
+    # training samples, is apart: train_cost + penalty is the book's total_cost.
+    assert history["train_cost"][-1] == pytest.approx(net.total_cost(X, labels))
+    assert history["val_cost"][-1] == pytest.approx(net.total_cost(X[:10], labels[:10]))
+    penalty = history["penalty"][-1]
+    assert penalty == pytest.approx(
+        sum(float(np.sum(w.astype(float) ** 2)) for w in net.weights) / 30
+    )
+    assert history["train_cost"][-1] + penalty == pytest.approx(
+        net.total_cost(X, labels, lmbda=2.0)
+    )
     assert history["train_accuracy"][-1] == pytest.approx(net.accuracy(X, labels))
 
 

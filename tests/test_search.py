@@ -234,8 +234,8 @@ def test_client_killed_then_resumed(data, cluster, tmp_path):
 def test_bad_search_arguments_are_named(data, tmp_path):
     X, y, X_val, y_val = data
     common = dict(validation_data=(X_val, y_val), storage=tmp_path / "e.db", scheduler="process")
-    with pytest.raises(ValueError, match="space: 'eta' is not an option"):
-        search(X, y, space={"eta": [1.0]}, **common)
+    with pytest.raises(ValueError, match="space: 'learning_rate' is not an option"):
+        search(X, y, space={"learning_rate": [1.0]}, **common)
     with pytest.raises(ValueError, match="grid sampler needs a list"):
         search(X, y, space={"lr": Range(0.1, 1)}, sampler="grid", **common)
     with pytest.raises(ValueError, match="lr"):

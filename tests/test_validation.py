@@ -473,7 +473,7 @@ _WIDE = _rng.random((6, 2 * N_IN)).astype(np.float32)
 
 #: name -> (input as given, its float32 C-contiguous equivalent)
 CONVERSIONS = {
-    "uint8": (_BITS.astype(np.uint8), _BITS),
+    "uint8": (_BITS.astype(np.uint8), _BITS / np.float32(255)),  # 8-bit pixels: x / 255
     "int64": (_BITS.astype(np.int64), _BITS),
     "bool": (_BITS.astype(bool), _BITS),
     "float64": (_X64, _X64.astype(np.float32)),

@@ -10,6 +10,10 @@ from typing import Any, NoReturn
 #: Exit status of every error (bad usage and failures at run time alike), as argparse's.
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: Exit status when stdout's reader has gone (``| head``): a tool killed by SIGPIPE's, quietly.
+EXIT_BROKEN_PIPE = 141
+#: Set by ``main``'s SIGINT handler: a Ctrl-C that a library swallowed still ends the command.
+SIGINT_SEEN: list[bool] = []
 _ERRORS = (ValueError, TypeError, OSError, FloatingPointError)  # FileNotFoundError is an OSError
 
 

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,29 +15,32 @@ from .. import __version__
 
 
 def _numba_cache_dir() -> str:
-    from .. import _config, kernels
+    """Where fastbp's kernels are cached (``fastbp._cache``), found without compiling one."""
+    from numba.core import config
+
+    from .. import _cache, _config
 
     if not _config.CACHE:
         return "off (FASTBP_CACHE=0)"
-    try:  # where Numba's locator really puts fastbp's kernels
-        return str(kernels.feedforward._cache._cache_path)
-    except AttributeError:
-        import numba
-
-        return numba.config.CACHE_DIR or str(Path(kernels.__file__).parent / "__pycache__")
+    if config.CACHE_DIR:
+        return f"{config.CACHE_DIR} (NUMBA_CACHE_DIR)"
+    return str(_cache.CACHE_ROOT)
 
 
 def _info(args: argparse.Namespace) -> int:
     import numba
 
     from .. import _threads, datasets
-    from ..network import Network
 
-    Network([1, 1]).predict(np.zeros((1, 1)))  # starts Numba's threading layer
+    # Nothing is compiled here (an information command answers at once): Numba's threading
+    # layer is started by loading its library, as the first parallel kernel would.
     try:
+        from numba.np.ufunc.parallel import _launch_threads
+
+        _launch_threads()
         layer = numba.threading_layer()
-    except ValueError:
-        layer = f"not started (configured: {numba.config.THREADING_LAYER})"
+    except (ImportError, ValueError):  # a Numba without that (private) function
+        layer = f"{numba.config.THREADING_LAYER} (configured; chosen when a kernel first runs)"
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"]
     except Exception:  # older NumPy or an unusual build
@@ -73,6 +77,10 @@ def _cuda_status() -> str:
     """What ``--device cuda`` would run on."""
     import numba
 
+    if not numba.config.ENABLE_CUDASIM and sys.platform == "linux":
+        # Importing numba.cuda takes most of a second: not when Linux has no NVIDIA driver.
+        if not Path("/proc/driver/nvidia").exists():
+            return "no usable NVIDIA GPU (no NVIDIA driver loaded)"
     try:
         from numba import cuda
     except ImportError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ def _read_png(path: Path, n_in: int) -> np.ndarray:
     if side * side != n_in:
         raise ValueError(f"{path}: an image needs a network with a square input, got {n_in}")
     try:
-        with Image.open(path) as image:
-            grey = image.convert("L")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                grey = image.convert("L")
     except Image.UnidentifiedImageError:
         raise ValueError(f"{path}: not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"{path}: the image is too large to read ({exc})") from None
     if grey.size != (side, side):
         grey = grey.resize((side, side), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.float64) / 255.0
@@ -51,6 +56,8 @@ def _read_input(path_text: str, n_in: int) -> np.ndarray:
         array = read_idx(path)
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "uif":
         raise ValueError(f"{path}: expected numbers, got {getattr(array, 'dtype', array)}")
+    if array.size == 0:
+        raise ValueError(f"{path}: holds no input (shape {array.shape}); expected at least one")
     if array.size == n_in:
         array = array.reshape(1, n_in)
     elif array.ndim >= 2 and array[0].size == n_in:

@@ -140,7 +140,7 @@ FEEDFORWARD_ROWS = 160
 
 
 @kernel(parallel=True)
-def feedforward(params, model, x, out, finite, extras, wt):
+def feedforward(params, model, x, out, finite, extras, wt, wide):
     """Output activations ``out = aᴸ`` for every row of ``x``, in parallel blocks of rows.
 
     Each block of ``FEEDFORWARD_ROWS`` rows is computed by one thread into its own rows of
@@ -154,7 +154,8 @@ def feedforward(params, model, x, out, finite, extras, wt):
     ``column_buffers`` makes) for a network that ``uses_columns``: layer 1 is then computed
     block of inputs by block of inputs, as in training, by ``weighted_input_columns`` (ten
     samples per pass over ``wᵀ``, each block of ``wᵀ`` reused by the block's rows while it is
-    in cache).
+    in cache). ``wide`` as for ``forward_pass``, for the layers after those columns (``None``
+    only with ``wt``, where every later layer is narrow: then no wide kernel is compiled).
     """
     n = x.shape[0]
     n_blocks = (n + FEEDFORWARD_ROWS - 1) // FEEDFORWARD_ROWS
@@ -175,8 +176,11 @@ def feedforward(params, model, x, out, finite, extras, wt):
             b1 = layer_views(params, sizes, offsets, 1)[1]
             add_partial_sums(b1, parts, unit_view(ws.z, sizes, units, 1, stop - start))
             done = 1
-        forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, True)
-        out[start:stop] = unit_view(ws.a, sizes, units, last, stop - start)
+        forward_pass(params, model, x, rows, ws, None, None, 0, extras, done, wide)
+        a = unit_view(ws.a, sizes, units, last, stop - start)
+        for k in range(stop - start):  # a loop: ``out[start:stop] = a`` would compile
+            for j in range(a.shape[1]):  # NumPy's broadcasting and its error messages
+                out[start + k, j] = a[k, j]
         finite[blk] = all_finite(unit_view(ws.z, sizes, units, 1, stop - start))
         restore_fp_mode(mode)
 
