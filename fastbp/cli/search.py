@@ -86,7 +86,11 @@ def _add_search_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=["tpe", "random", "grid"], default="tpe",
                    help="Optuna's default (tpe), random, or every combination (grid)")  # fmt: skip
     p.add_argument("--trials", type=int, help="trials to finish (16; grid: its size)")
-    p.add_argument("--pruner", choices=["median", "none"], default="median")
+    p.add_argument(
+        "--pruner", choices=["median", "none"], default="median",
+        help="stop a trial below the median of the completed trials' accuracy at an epoch "
+        "(median; from the second epoch, once four have completed) or never (none)",
+    )  # fmt: skip
     p.add_argument("--subset", type=int, metavar="N", help="train on the first N samples only")
     p.add_argument("--val-subset", type=int, metavar="N", help="score the first N only")
     p.add_argument("--storage", default="fastbp-search.db",
