@@ -531,6 +531,25 @@ _FINISHED = (
 )
 
 
+def _completed_params(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial, distributions: dict[str, Any]
+) -> dict[str, Any]:
+    """The parameters of a trial left RUNNING, any that were never stored suggested now."""
+    if all(name in trial.params for name in distributions):
+        return trial.params
+    handle = optuna.trial.Trial(study, trial._trial_id)
+    for name, d in distributions.items():
+        if name in handle.params:
+            continue
+        if isinstance(d, optuna.distributions.CategoricalDistribution):
+            handle.suggest_categorical(name, d.choices)
+        elif isinstance(d, optuna.distributions.IntDistribution):
+            handle.suggest_int(name, d.low, d.high, step=d.step, log=d.log)
+        else:
+            handle.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+    return handle.params
+
+
 class _Pending(NamedTuple):
     """A trial the client has started: its number, storage id and parameters."""
 
@@ -564,8 +583,12 @@ def _run(
     ]
     started = sum(t.state != states.WAITING for t in trials)
     # Trials a killed client left running are run again, with the same parameters.
+    # A client killed between asking for a trial and storing its last parameter left it with
+    # some missing: they are suggested now (an enqueued grid point gives its own).
     leftover = [
-        _Pending(t.number, t._trial_id, t.params) for t in trials if t.state == states.RUNNING
+        _Pending(t.number, t._trial_id, _completed_params(study, t, distributions))
+        for t in trials
+        if t.state == states.RUNNING
     ]
     storage = study._storage  # one trial read back by id (Optuna's Study has no public call)
 
