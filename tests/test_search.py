@@ -243,3 +243,24 @@ def test_bad_search_arguments_are_named(data, tmp_path):
     with pytest.raises(ValueError, match="sampler"):
         search(X, y, space={"lr": [1.0]}, sampler="bayes", **common)
     assert not (tmp_path / "e.db").exists() or _count(tmp_path / "e.db", "RUNNING") == 0
+
+
+def test_resume_completes_a_trial_left_without_all_its_parameters(data, tmp_path):
+    """A client killed between asking for a grid trial and storing its last parameter."""
+    X, y, X_val, y_val = data
+    db = tmp_path / "partial.db"
+    study = optuna.create_study(storage=f"sqlite:///{db}", study_name="fastbp",
+                                direction="maximize")  # fmt: skip
+    for lr in GRID["lr"]:
+        for lmbda in GRID["lmbda"]:
+            study.enqueue_trial({"lr": lr, "lmbda": lmbda})
+    study.ask().suggest_categorical("lr", tuple(GRID["lr"]))  # then killed: no lmbda stored
+    result = search(
+        X, y, validation_data=(X_val, y_val), space=GRID, fixed=FIXED, sampler="grid",
+        pruner="none", storage=db, resume=True, scheduler="process",
+    )  # fmt: skip
+    points = sorted((t.params["lr"], t.params["lmbda"]) for t in result.study.trials)
+    assert points == sorted((lr, lmbda) for lr in GRID["lr"] for lmbda in GRID["lmbda"])
+    for t in result.study.trials:
+        assert t.state.name == "COMPLETE"
+        assert t.value == _oracle(data, t.params, t.number)[-1]
