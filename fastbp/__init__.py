@@ -47,6 +47,15 @@ _LAZY = {
     "gates": None,
 }
 
+
+def search(*args: Any, **kwargs: Any) -> Any:
+    """A hyper-parameter search on Dask with Optuna: ``fastbp.sweep.search`` (needs
+    ``pip install "fastbp[search]"``), imported when first called."""
+    from .sweep import search as _search
+
+    return _search(*args, **kwargs)
+
+
 __all__ = [
     "CollapseWarning",
     "GradientWarning",
@@ -60,6 +69,7 @@ __all__ = [
     "diagnose_collapse",
     "diagnose_gradients",
     "gates",
+    "search",
 ]
 
 

@@ -260,6 +260,31 @@ class Network:
         self.device = "cpu"
         self.to(device)
 
+    # --- copies and pickles ------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What ``pickle`` and ``copy`` take (scikit-learn's estimators and joblib pickle
+        networks): all but the training lock and the views into ``params``, which a copy
+        would hold as arrays of their own."""
+        state = self.__dict__.copy()
+        for name in ("_training", "weights", "biases", "projections", "gammas", "betas"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._training = threading.Lock()
+        layout = self.layout
+        self.weights, self.biases = self._views(self.params)
+        self.projections = {
+            l: layout.projection(self.params, l)
+            for l, kind in enumerate(layout.skips, start=1)
+            if kind == PROJECTED
+        }
+        hidden = range(1, len(self.sizes) - 1)
+        self.gammas = [layout.gamma(self.params, l) for l in hidden] if self.batch_norm else []
+        self.betas = [layout.beta(self.params, l) for l in hidden] if self.batch_norm else []
+
     # --- device ------------------------------------------------------------------------
 
     def to(self, device: str) -> Network:

@@ -27,9 +27,10 @@ from .export import _export
 from .info import _info
 from .predict import _predict
 from .recurrent import _add_recurrent_options
+from .search import _add_search_parser, _search
 from .train import _betas, _name, _sizes, _train
 
-COMMANDS = ("train", "evaluate", "predict", "export", "info")
+COMMANDS = ("train", "evaluate", "predict", "export", "info", "search")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="versions, threads, the Numba cache and the data directory",
         description="Versions, threads, the Numba cache and the data directory.",
     )
+    _add_search_parser(commands, common)
     return parser
 
 
@@ -374,7 +376,7 @@ def _main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         run = {
             "train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
-            "info": _info,
+            "info": _info, "search": _search,
         }  # fmt: skip
         return run[args.command](args)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
