@@ -446,6 +446,15 @@ class RecurrentNetwork:
         """Write the network to ``path`` atomically (``fastbp._storage``; never pickled)."""
         _storage.save_model(path, self._spec(), {"params": self.params})
 
+    def to_onnx(self, path: str | os.PathLike[str]) -> None:
+        """Write the prediction path to ``path`` as an ONNX model, atomically
+        (``fastbp.onnx_recurrent``; needs ``pip install "fastbp[onnx]"``): input ``input``
+        ``(N, T, d)`` of full-length sequences; outputs ``output`` (``feedforward``) and
+        ``label`` (``predict``), in the network's dtype and int64."""
+        from . import onnx_recurrent
+
+        onnx_recurrent.export(self, path)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RecurrentNetwork:
         """Read a network written by ``save``; a file that fails a check raises
