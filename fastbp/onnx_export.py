@@ -54,7 +54,7 @@ def _onnx() -> Any:
 
 def to_model(net: Network) -> Any:
     """The ONNX ``ModelProto`` of ``net``'s prediction path (checked by ``onnx.checker``)."""
-    onnx = _onnx()
+    _onnx()  # a clear ImportError without the onnx extra
     from onnx import TensorProto, helper, numpy_helper
 
     elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
@@ -114,6 +114,15 @@ def to_model(net: Network) -> Any:
         ],
         initializer=weights,
     )
+    return checked_model(graph, net)
+
+
+def checked_model(graph: Any, net: Any) -> Any:
+    """``graph`` as a model of this module's opset and IR version, named for fastbp and
+    described by ``repr(net)``, after ``onnx.checker``'s full check."""
+    onnx = _onnx()
+    from onnx import helper
+
     from ._version import __version__
 
     model = helper.make_model(

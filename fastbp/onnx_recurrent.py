@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._storage import write_atomically
-from .onnx_export import IR_VERSION, OPSET, _onnx
+from .onnx_export import _onnx, checked_model
 
 if TYPE_CHECKING:
     from .recurrent import RecurrentNetwork
@@ -67,7 +67,7 @@ class _Graph:
 
 def to_model(net: RecurrentNetwork) -> Any:
     """The ONNX ``ModelProto`` of ``net``'s prediction path (checked by ``onnx.checker``)."""
-    onnx = _onnx()
+    _onnx()  # a clear ImportError without the onnx extra
     from onnx import TensorProto, helper
 
     elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
@@ -106,18 +106,7 @@ def to_model(net: RecurrentNetwork) -> Any:
         ],
         initializer=g.weights,
     )
-    from ._version import __version__
-
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="fastbp",
-        producer_version=__version__,
-        doc_string=repr(net),
-    )
-    model.ir_version = IR_VERSION
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return checked_model(graph, net)
 
 
 def _operator_layer(g: _Graph, net: RecurrentNetwork, l: int, x: str) -> tuple[str, str]:
