@@ -138,6 +138,13 @@ class RecurrentNetwork:
         is a multiple of ``bptt`` (the forward pass is not). None: the full recursion.
     forget_bias : float
         The LSTM's initial forget-gate bias (1: Jozefowicz et al. 2015).
+    chrono : int or None
+        The chrono initialisation (Tallec & Ollivier 2018) for dependencies of up to
+        ``chrono`` steps, for the LSTM and the GRU: each unit's forget-gate bias is drawn as
+        ``log u``, ``u ~ U(1, chrono − 1)``, and its input-gate bias is ``−log u`` (the GRU:
+        its update gate's bias is ``log u``), so that at initialisation the units keep their
+        state for about ``u`` steps, spread from 1 to ``chrono``, rather than
+        ``1/(1 − σ(1)) ≈ 4``. None: every forget gate starts at ``forget_bias``.
     seed, dtype
         The generator of the initial parameters (and of the order of the samples), and the
         floating type of everything. Parameters start as PyTorch's do: U(−1/√H, 1/√H), with
@@ -157,6 +164,7 @@ class RecurrentNetwork:
         many_to_many: bool = False,
         bptt: int | None = None,
         forget_bias: float = 1.0,
+        chrono: int | None = None,
         seed: int | None = None,
         dtype: str = "float32",
     ) -> None:
@@ -183,6 +191,17 @@ class RecurrentNetwork:
         ):  # fmt: skip
             raise ValueError(f"forget_bias: expected a finite number, got {forget_bias!r}")
         self.forget_bias = float(forget_bias)
+        if chrono is not None:
+            chrono = _check_width(chrono, "chrono")
+            if chrono < 3:
+                raise ValueError(f"chrono: expected at least 3 steps, got {chrono}")
+            if self.cell == "rnn":
+                raise ValueError(
+                    "chrono: the chrono initialisation needs gates (cell 'lstm' or 'gru')"
+                )
+            if self.forget_bias != 1.0:
+                raise ValueError("chrono: give either chrono or forget_bias, not both")
+        self.chrono = chrono
         self.dtype = np.dtype(_check_dtype(dtype))
         self.widths = (d, *hs, n_out)
         self.layout = RecurrentLayout(self.widths, self.cell)
@@ -194,9 +213,8 @@ class RecurrentNetwork:
             bound = 1 / np.sqrt(self.widths[l + 1] if l < len(hs) else self.widths[-2])
             for view in views.values():
                 view[...] = self._rng.uniform(-bound, bound, view.shape)
-            if self.cell == "lstm" and l < len(hs):
-                h = self.widths[l + 1]
-                views["b"][h : 2 * h] = self.forget_bias
+            if l < len(hs):
+                self._gate_biases(views["b"], self.widths[l + 1])
         self._model = RecurrentModel(
             np.int64(CELLS[self.cell][0]),
             np.array(self.widths, dtype=np.int64),
@@ -208,6 +226,18 @@ class RecurrentNetwork:
         #: ``(optimiser name, state (2, params.size), steps taken)`` once one has been used.
         self._optimizer: tuple[str, np.ndarray, int] | None = None
         self._lengths: dict[int, np.ndarray] = {}
+
+    def _gate_biases(self, b: np.ndarray, h: int) -> None:
+        """Set the remembering gates' initial biases: the LSTM's forget gate (columns ``h``
+        to ``2h``, and with ``chrono`` its input gate, ``0`` to ``h``), the GRU's update gate
+        (``h`` to ``2h``) with ``chrono``."""
+        if self.chrono is not None:
+            keep = np.log(self._rng.uniform(1.0, self.chrono - 1.0, h))
+            b[h : 2 * h] = keep
+            if self.cell == "lstm":
+                b[:h] = -keep
+        elif self.cell == "lstm":
+            b[h : 2 * h] = self.forget_bias
 
     def __repr__(self) -> str:
         hidden = list(self.widths[1:-1])

@@ -28,6 +28,13 @@ def _add_recurrent_options(train: argparse.ArgumentParser) -> None:
         "--sequences", type=int, default=10000, help="--data adding: training sequences (10000)"
     )
     group.add_argument("--bptt", type=int, help="truncated BPTT: cut the δ recursion every K steps")
+    group.add_argument(
+        "--forget-bias", type=float, default=1.0, help="--model lstm: initial forget-gate bias (1)"
+    )
+    group.add_argument(
+        "--chrono", type=int, metavar="T",
+        help="--model lstm or gru: the chrono initialisation for dependencies up to T steps",
+    )  # fmt: skip
 
 
 def _load(args: argparse.Namespace) -> tuple[str, Any, Any, Any, str]:
@@ -65,7 +72,8 @@ def _train_recurrent(args: argparse.Namespace) -> int:
     description, (X, y), (X_val, y_val), (X_test, y_test), output = _load(args)
     n_out = 1 if output == "linear" else 10
     net = RecurrentNetwork(X.shape[2], hidden, n_out, cell=args.model, output=output,
-                           bptt=args.bptt, seed=args.seed, dtype=args.dtype)  # fmt: skip
+                           bptt=args.bptt, forget_bias=args.forget_bias, chrono=args.chrono,
+                           seed=args.seed, dtype=args.dtype)  # fmt: skip
     print(f"fastbp {__version__}: {net}", file=out)
     print(f"{description}: {len(X)} training and {len(X_val)} validation sequences", file=out)
 
@@ -79,7 +87,8 @@ def _train_recurrent(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     history = net.fit(
-        X, y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        X, y, epochs=args.epochs, batch_size=args.batch_size,
+        lr=0.3 if args.lr is None else args.lr,
         validation_data=(X_val, y_val), optimizer=args.optimizer, momentum=args.momentum,
         lmbda=args.lmbda, l1=args.l1, clip_norm=args.clip_norm, clip_value=args.clip_value,
         schedule=args.schedule, early_stopping=args.early_stopping, callback=report,

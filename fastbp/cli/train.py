@@ -28,7 +28,8 @@ _OPTIONS = {
     "early_stopping": "--early-stopping", "X": "the training images", "y": "the training labels",
     "validation_data": "the validation data", "seed": "--seed", "checkpoint": "--checkpoint",
     "checkpoint_every": "--checkpoint-every", "resume": "--resume",
-    "hidden": "--hidden", "bptt": "--bptt", "cell": "--model",
+    "hidden": "--hidden", "bptt": "--bptt", "cell": "--model", "forget_bias": "--forget-bias",
+    "chrono": "--chrono",
 }  # fmt: skip
 
 
@@ -158,7 +159,7 @@ def _run_training(args: argparse.Namespace) -> int:
             y,
             epochs=args.epochs,
             batch_size=args.batch_size,
-            lr=args.lr,
+            lr=3.0 if args.lr is None else args.lr,
             validation_data=(X_val, y_val),
             lmbda=args.lmbda,
             l1=args.l1,
