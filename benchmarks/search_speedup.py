@@ -105,8 +105,8 @@ def main() -> None:
     for name, wall in rows:
         print(f"| {name} | {wall:.1f} | {seq_wall / wall:.2f}x |")
     print()
-    print("| run | cluster start s | data scatter s | trials s (first submission to last "
-          "result, less the scatter) | speed-up of the trials |")  # fmt: skip
+    print("| run | cluster start s | data to the workers s | trials s (first submission to last "
+          "result, less the data) | speed-up of the trials |")  # fmt: skip
     print("|---|---|---|---|---|")
     base = seq.seconds
     for name, result in (("one process", seq), ("Dask", par), ("Dask, pruner", pruned)):

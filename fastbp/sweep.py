@@ -9,9 +9,12 @@
 Each trial builds a ``Network``, trains it with ``fit`` and reports its validation accuracy
 after every epoch to Optuna, whose pruner (the median rule by default) can stop it early. The
 trials run as Dask tasks: on an embedded ``LocalCluster`` (one single-threaded worker process
-per CPU this process may use) or on the cluster whose scheduler address is given. The data is
-scattered to every worker once; each worker process compiles (or loads from Numba's cache)
-the kernels once and reuses them for every trial it runs.
+per CPU this process may use) or on the cluster whose scheduler address is given. The data
+reaches every worker once: the embedded cluster's workers map it from ``.npy`` files this
+process writes to a temporary directory (in memory, ``/dev/shm``, where there is room), so
+they share its pages and nothing is copied through sockets; a remote cluster's workers get it
+scattered. Each worker process compiles (or loads from Numba's cache) the kernels once and
+reuses them for every trial it runs.
 
 Nothing is lost. The study lives in Optuna's RDB storage (a SQLite file by default), written
 by this process, the client, as each trial ends. A trial is a pure function of its parameters
@@ -31,12 +34,15 @@ The samplers: ``"grid"`` (every combination of the listed values, each once, in 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import itertools
 import math
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -156,8 +162,75 @@ class _Pruned(Exception):
     """Raised by the epoch callback of a trial its pruner stops."""
 
 
+#: Prefix of the directories of ``SharedData``; the process id follows it.
+SHARED_PREFIX = "fastbp-search-"
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedData:
+    """A search's data in ``.npy`` files of ``directory`` on this machine, which worker
+    processes map read-only (``arrays``) instead of receiving a copy each."""
+
+    directory: str
+    n_out: int
+
+    @classmethod
+    def write(cls, data: dict[str, Any]) -> SharedData:
+        """Write the arrays of ``data`` to a new directory: in ``/dev/shm`` when it has room
+        for twice their size, else in the temporary directory. Directories that the searches
+        of dead processes left behind (a client killed mid-search) are removed first."""
+        size = sum(v.nbytes for v in data.values() if isinstance(v, np.ndarray))
+        roots = [tempfile.gettempdir()]
+        if os.path.isdir("/dev/shm") and shutil.disk_usage("/dev/shm").free > 2 * size:
+            roots.insert(0, "/dev/shm")
+        for root in roots:
+            _remove_stale(root)
+        directory = tempfile.mkdtemp(prefix=f"{SHARED_PREFIX}{os.getpid()}-", dir=roots[0])
+        try:
+            for name, value in data.items():
+                if isinstance(value, np.ndarray):
+                    np.save(os.path.join(directory, f"{name}.npy"), value)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return cls(directory, int(data["n_out"]))
+
+    def arrays(self) -> dict[str, Any]:
+        """The arrays, mapped read-only (once per process)."""
+        arrays = _MAPPED.get(self.directory)
+        if arrays is None:
+            arrays = {"n_out": self.n_out}
+            for file in sorted(Path(self.directory).glob("*.npy")):
+                arrays[file.stem] = np.load(file, mmap_mode="r", allow_pickle=False)
+            _MAPPED.clear()  # one search's data at a time per worker
+            _MAPPED[self.directory] = arrays
+        return arrays
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+#: The arrays of the ``SharedData`` a worker process mapped last, by directory.
+_MAPPED: dict[str, dict[str, Any]] = {}
+
+
+def _remove_stale(root: str) -> None:
+    """Remove the ``SharedData`` directories in ``root`` whose process is gone."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            pid = entry.name[len(SHARED_PREFIX) :].split("-", 1)[0]
+            if not entry.name.startswith(SHARED_PREFIX) or not pid.isdigit():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry.path, ignore_errors=True)
+            except OSError:  # alive, another user's
+                pass
+
+
 def run_trial(
-    data: dict[str, np.ndarray],
+    data: dict[str, np.ndarray] | SharedData,
     options: dict[str, Any],
     seed: int,
     pruner: optuna.pruners.BasePruner,
@@ -167,6 +240,8 @@ def run_trial(
     each epoch's validation accuracy to ``pruner``, which also sees the per-epoch values of
     the ``completed`` trials. Returns the values, timings and whether it was pruned."""
     start = time.perf_counter()
+    if isinstance(data, SharedData):
+        data = data.arrays()
     options = dict(options)
     hidden = options.pop("hidden")
     hidden = [hidden] if isinstance(hidden, int) else list(hidden)
@@ -493,7 +568,8 @@ def search(
     data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, "n_out": n_out}
     start = time.perf_counter()
     try:
-        scatter = _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial)
+        scatter = _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial,
+                       share=cluster is not None)  # fmt: skip
     finally:
         if cluster is not None:
             client.close()
@@ -568,9 +644,11 @@ def _run(
     n_trials: int,
     seed: int,
     on_trial: Callable[[optuna.trial.FrozenTrial], Any] | None,
+    share: bool = False,
 ) -> float:
     """Ask, run and tell trials until ``n_trials`` have finished; returns the seconds spent
-    scattering the data."""
+    sending the data (with ``share``, writing it for the workers on this machine to map:
+    ``SharedData``; else scattering it)."""
     states = optuna.trial.TrialState
     # What the loop needs of the study, kept here rather than read back from the storage
     # after every trial: the per-epoch values of the completed trials (sent with each task to
@@ -637,31 +715,36 @@ def _run(
     # One task queued behind each running one, so that no worker waits for the client to
     # store a result and ask for the next trial.
     slots = 2 * max(1, sum(client.nthreads().values()))
-    scatter = time.perf_counter()
-    [payload] = client.scatter([data], broadcast=True)
-    scatter = time.perf_counter() - scatter
     pending: dict[Any, _Pending] = {}
 
-    def submit(trial: _Pending) -> None:
+    def submit(payload: Any, trial: _Pending) -> None:
         future = client.submit(
             run_trial, payload, options_of(trial), seed + trial.number, pruner, list(completed),
             pure=False, key=f"fastbp-trial-{study.study_name}-{trial.number}-{os.urandom(4).hex()}",
         )  # fmt: skip
         pending[future] = trial
 
-    for trial in leftover:
-        submit(trial)
-    while True:
-        while len(pending) < slots and started < n_trials:
-            submit(next_trial())
-        if not pending:
-            break
-        done, _ = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
-        for future in done:
-            trial = pending.pop(future)
-            try:
-                outcome = future.result()
-            except Exception as exc:  # any failure of the trial is its result
-                outcome = exc
-            record(trial, outcome)
+    scatter = time.perf_counter()
+    shared = SharedData.write(data) if share else None
+    try:
+        payload = shared if shared is not None else client.scatter([data], broadcast=True)[0]
+        scatter = time.perf_counter() - scatter
+        for trial in leftover:
+            submit(payload, trial)
+        while True:
+            while len(pending) < slots and started < n_trials:
+                submit(payload, next_trial())
+            if not pending:
+                break
+            done, _ = distributed.wait(list(pending), return_when="FIRST_COMPLETED")
+            for future in done:
+                trial = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # any failure of the trial is its result
+                    outcome = exc
+                record(trial, outcome)
+    finally:
+        if shared is not None:
+            shared.remove()
     return scatter

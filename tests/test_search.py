@@ -5,6 +5,7 @@ and resumed, a scheduler address, and the command line."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("optuna")
@@ -24,7 +26,7 @@ import optuna
 from fastbp import Network
 from fastbp.cli import main
 from fastbp.datasets import load_mini_mnist
-from fastbp.sweep import Range, run_trial, search
+from fastbp.sweep import Range, SharedData, run_trial, search
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = {"lr": [1.0, 3.0], "lmbda": [0.0, 5.0]}
@@ -264,3 +266,32 @@ def test_resume_completes_a_trial_left_without_all_its_parameters(data, tmp_path
     for t in result.study.trials:
         assert t.state.name == "COMPLETE"
         assert t.value == _oracle(data, t.params, t.number)[-1]
+
+
+def test_shared_data_is_mapped_read_only_and_a_dead_clients_is_removed(data):
+    X, y, X_val, y_val = data
+    payload = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, "n_out": 10}
+    shared = SharedData.write(payload)
+    root = Path(shared.directory).parent
+    # what a client killed mid-search leaves: the directory of a process that is gone
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    stale = root / f"fastbp-search-{int(gone.stdout)}-abc"
+    stale.mkdir()
+    (stale / "X.npy").write_bytes(b"left behind")
+    try:
+        arrays = shared.arrays()
+        assert arrays["n_out"] == 10
+        for name in ("X", "y", "X_val", "y_val"):
+            assert np.array_equal(arrays[name], payload[name])
+            assert arrays[name].dtype == payload[name].dtype
+            assert not arrays[name].flags.writeable
+        assert Path(shared.directory).name.startswith(f"fastbp-search-{os.getpid()}-")
+        other = SharedData.write(payload)  # the next search removes the dead one's only
+        other.remove()
+        assert not stale.exists() and Path(shared.directory).is_dir()
+        assert not Path(other.directory).exists()
+    finally:
+        shared.remove()
+        shutil.rmtree(stale, ignore_errors=True)
+    assert not Path(shared.directory).exists()
