@@ -10,11 +10,12 @@ Each trial builds a ``Network``, trains it with ``fit`` and reports its validati
 after every epoch to Optuna, whose pruner (the median rule by default) can stop it early. The
 trials run as Dask tasks: on an embedded ``LocalCluster`` (one single-threaded worker process
 per CPU this process may use) or on the cluster whose scheduler address is given. The data
-reaches every worker once: the embedded cluster's workers map it from ``.npy`` files this
-process writes to a temporary directory (in memory, ``/dev/shm``, where there is room), so
-they share its pages and nothing is copied through sockets; a remote cluster's workers get it
-scattered. Each worker process compiles (or loads from Numba's cache) the kernels once and
-reuses them for every trial it runs.
+reaches every worker once: the workers of a cluster on this machine (the embedded one, or a
+scheduler on a loopback address) map it from ``.npy`` files this process writes to a
+temporary directory (in memory, ``/dev/shm``, where there is room), so they share its pages
+and nothing is copied through sockets; the workers of a cluster elsewhere get it scattered.
+Each worker process compiles (or loads from Numba's cache) the kernels once and reuses them
+for every trial it runs.
 
 Nothing is lost. The study lives in Optuna's RDB storage (a SQLite file by default), written
 by this process, the client, as each trial ends. A trial is a pure function of its parameters
@@ -227,6 +228,26 @@ def _remove_stale(root: str) -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
             except OSError:  # alive, another user's
                 pass
+
+
+_LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+
+
+def _send(client: Any, data: dict[str, Any]) -> tuple[Any, SharedData | None]:
+    """``(what the trials get, the SharedData to remove at the end or None)``: the data as
+    ``SharedData`` when the scheduler listens on a loopback address (so every worker runs on
+    this machine) and every worker sees its directory; else scattered to every worker."""
+    host = str(client.scheduler.address).split("://", 1)[-1]
+    if host.startswith(_LOOPBACK):
+        try:
+            shared = SharedData.write(data)
+        except OSError:
+            shared = None
+        if shared is not None:
+            if all(client.run(os.path.isdir, shared.directory).values()):
+                return shared, shared
+            shared.remove()
+    return client.scatter([data], broadcast=True)[0], None
 
 
 def run_trial(
@@ -568,8 +589,7 @@ def search(
     data = {"X": X, "y": y, "X_val": X_val, "y_val": y_val, "n_out": n_out}
     start = time.perf_counter()
     try:
-        scatter = _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial,
-                       share=cluster is not None)  # fmt: skip
+        scatter = _run(study, client, data, base, distributions, pruner, n_trials, seed, on_trial)
     finally:
         if cluster is not None:
             client.close()
@@ -644,11 +664,9 @@ def _run(
     n_trials: int,
     seed: int,
     on_trial: Callable[[optuna.trial.FrozenTrial], Any] | None,
-    share: bool = False,
 ) -> float:
     """Ask, run and tell trials until ``n_trials`` have finished; returns the seconds spent
-    sending the data (with ``share``, writing it for the workers on this machine to map:
-    ``SharedData``; else scattering it)."""
+    sending the data (``_send``)."""
     states = optuna.trial.TrialState
     # What the loop needs of the study, kept here rather than read back from the storage
     # after every trial: the per-epoch values of the completed trials (sent with each task to
@@ -725,9 +743,8 @@ def _run(
         pending[future] = trial
 
     scatter = time.perf_counter()
-    shared = SharedData.write(data) if share else None
+    payload, shared = _send(client, data)
     try:
-        payload = shared if shared is not None else client.scatter([data], broadcast=True)[0]
         scatter = time.perf_counter() - scatter
         for trial in leftover:
             submit(payload, trial)

@@ -26,7 +26,7 @@ import optuna
 from fastbp import Network
 from fastbp.cli import main
 from fastbp.datasets import load_mini_mnist
-from fastbp.sweep import Range, SharedData, run_trial, search
+from fastbp.sweep import Range, SharedData, _send, run_trial, search
 
 REPO = Path(__file__).resolve().parents[1]
 GRID = {"lr": [1.0, 3.0], "lmbda": [0.0, 5.0]}
@@ -105,6 +105,13 @@ def test_cluster_gives_the_trials_of_one_process(data, cluster, tmp_path):
             **{**common, "seed": 4, "n_trials": 2},
         )
         assert client.run(_compiled_kernels) == compiled
+        # the workers run on this machine (a loopback scheduler): they mapped the data from
+        # files, which the searches removed
+        payload, shared = _send(client, {"X": X, "y": y, "X_val": X_val, "y_val": y_val,
+                                         "n_out": 10})  # fmt: skip
+        assert isinstance(payload, SharedData) and shared is payload
+        shared.remove()
+        assert not list(Path(shared.directory).parent.glob(f"fastbp-search-{os.getpid()}-*"))
     assert _values(here.study) == _values(there.study)
     assert [t.params for t in here.study.trials] == [t.params for t in there.study.trials]
     # the trials ran on both workers
