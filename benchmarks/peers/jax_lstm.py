@@ -63,7 +63,7 @@ class JaxLSTMTrainer:
     An epoch over ``order`` is one compiled call for the full mini-batches (a ``lax.scan``)
     and, when ``len(order)`` is not a multiple of ``batch``, one compiled SGD step on the last,
     smaller mini-batch — the same steps as fastbp's and PyTorch's epochs. ``compile(order)``
-    compiles both for ``order``'s length; call it before timing.
+    compiles both for ``order``'s length (JAX compiles per shape); call it before timing.
     """
 
     def __init__(self, jax, net, X: np.ndarray, y: np.ndarray, batch: int, lr: float) -> None:
@@ -85,32 +85,30 @@ class JaxLSTMTrainer:
         rest = self.jax.numpy.asarray(order[full:]) if full < len(order) else None
         return batches, rest
 
-    def compile(self, order: np.ndarray) -> None:
-        """Compile the epoch for sequences ``order`` (its length and batching), running
-        nothing: the parameters stay as they are."""
-        batches, rest = self._split(order)
-        eta = np.asarray(self.lr, dtype=self.dtype)
-        self.train_epoch.lower(self.params, self.X, self.y, batches, eta).compile()
-        if rest is not None:
-            self.sgd.lower(self.params, self.X[rest], self.y[rest], eta).compile()
-
-    def epoch(self, order: np.ndarray) -> None:
-        """One pass of mini-batch SGD over the sequences in ``order``."""
+    def _run(self, order: np.ndarray) -> tuple[Any, ...]:
+        """The parameters after an epoch over ``order`` from ``self.params``."""
         batches, rest = self._split(order)
         eta = np.asarray(self.lr, dtype=self.dtype)
         params = self.train_epoch(self.params, self.X, self.y, batches, eta)
         if rest is not None:
             params = self.sgd(params, self.X[rest], self.y[rest], eta)
-        self.params = self.jax.block_until_ready(params)
+        return self.jax.block_until_ready(params)
+
+    def compile(self, order: np.ndarray) -> None:
+        """Compile the epoch for sequences ``order`` (its length and batching) by running it
+        once and dropping the result: the parameters stay as they are."""
+        self._run(order)
+
+    def epoch(self, order: np.ndarray) -> None:
+        """One pass of mini-batch SGD over the sequences in ``order``."""
+        self.params = self._run(order)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The parameters as NumPy arrays, in fastbp's layout: ``W``, ``b``, ``V``, ``c``."""
         return {k: np.asarray(p) for k, p in zip("W b V c".split(), self.params, strict=True)}
 
 
-def check_against_fastbp(
-    jax, n: int = 7, batch: int = 3, hidden: int = 5, steps: int = 4
-) -> float:
+def check_against_fastbp(jax, n: int = 7, batch: int = 3, hidden: int = 5, steps: int = 4) -> float:
     """The largest difference between fastbp's float64 LSTM and this peer from the same
     parameters: the costs, then every parameter after an epoch of SGD on ``n`` sequences in
     order (mini-batches of ``batch``: the scan over the full ones, then the step on the rest).
