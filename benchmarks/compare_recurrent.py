@@ -3,16 +3,17 @@ seconds per epoch of row-by-row MNIST, float32, SGD, for the issue's three confi
 
     python -m benchmarks.compare_recurrent [--sequences 2000] [--rounds 3] [--no-torch] [--no-jax]
 
-Times ``--sequences`` sequences per epoch (the first of the bundled mini MNIST, as 28 steps
-of 28 pixels) and scales to 50,000 (the book's MNIST training set); the systems run in turns,
-round after round, and the table gives medians. PyTorch runs on one thread and on its default
-threads; JAX (``peers/jax_lstm.py``: ``jax.jit``, ``lax.scan`` over the steps and over the
-mini-batches, ``jax.grad``; checked first against fastbp in float64) on its default threads,
-XLA's thread pool over all usable CPUs. PyTorch and JAX start from fastbp's initial parameters
-and visit the sequences in one shuffled order; a peer that is not installed is left out, with
-the reason printed. The FLOP bound is an epoch's multiply-adds (forward ``2·4H(d + H)`` per step and
-sample, backward that again plus ``2·4H·H``) at this machine's single-thread SGEMM rate
-(``gemm_rate.py``), and half that for two cores.
+Times ``--sequences`` sequences per epoch (the first of the bundled mini MNIST, as 28 steps of
+28 pixels) and scales to 50,000 (the book's MNIST training set); the systems run in turns, round
+after round, each timed call after a rest of ``--pause`` seconds (0.3), and the table gives
+medians. PyTorch runs on one thread and on its default threads; JAX (``peers/jax_lstm.py``:
+``jax.jit``, ``lax.scan`` over the steps and over the mini-batches, ``jax.grad``; checked first
+against fastbp in float64) on its default threads, XLA's thread pool over all usable CPUs.
+PyTorch and JAX start from fastbp's initial parameters and visit the sequences in one shuffled
+order; a peer that is not installed is left out, with the reason printed. The FLOP bound is an
+epoch's multiply-adds (forward ``2·4H(d + H)`` per step and sample, backward that again plus
+``2·4H·H``) at this machine's single-thread SGEMM rate (``gemm_rate.py``), and half that for two
+cores.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import time
 
 import numpy as np
 
@@ -42,7 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--pause", type=float, default=0.3, help="rest before each timed call")
     args = parser.parse_args(argv)
+    if args.pause < 0:
+        parser.error("--pause must be 0 or more")
+
+    def rested(function, *call_args) -> float:
+        """Wall seconds of ``function(*call_args)``, after ``--pause`` seconds' rest (so that
+        worker threads left spinning by the previous system do not eat into this one's time)."""
+        time.sleep(args.pause)
+        return timed(function, *call_args)[0]
+
     from fastbp import RecurrentNetwork
     from fastbp.datasets import as_rows, load_mini_mnist
 
@@ -101,15 +113,14 @@ def main(argv: list[str] | None = None) -> int:
             jax_trainer.compile(order)  # compiled for this epoch's shapes, outside the timing
         for _ in range(args.rounds):
             fit = functools.partial(net.fit, X, y, epochs=1, batch_size=batch, lr=0.1)
-            wall, _ = timed(fit)
-            times["fastbp"].append(wall * scale)
+            times["fastbp"].append(rested(fit) * scale)
             if trainer is not None:
                 torch.set_num_threads(1)
-                times["torch1"].append(timed(trainer.epoch, order)[0] * scale)
+                times["torch1"].append(rested(trainer.epoch, order) * scale)
                 torch.set_num_threads(default_threads)
-                times["torch"].append(timed(trainer.epoch, order)[0] * scale)
+                times["torch"].append(rested(trainer.epoch, order) * scale)
             if jax_trainer is not None:
-                times["jax"].append(timed(jax_trainer.epoch, order)[0] * scale)
+                times["jax"].append(rested(jax_trainer.epoch, order) * scale)
         med = {k: statistics.median(v) if v else float("nan") for k, v in times.items()}
         bound = flops(hidden) * FULL / rate
         ratio, jax_ratio = med["torch1"] / med["fastbp"], med["jax"] / med["fastbp"]
