@@ -8,6 +8,10 @@ The parameters keep fastbp's layout (``fastbp/recurrent.py``, ``RecurrentLayout.
 copied over as they are. The model: ``zₜ = [xₜ, hₜ₋₁] W + b``, ``cₜ = σ(f) ⊙ cₜ₋₁ + σ(i) ⊙
 tanh(g)``, ``hₜ = σ(o) ⊙ tanh(cₜ)`` from ``h₀ = c₀ = 0``; softmax of ``h_T V + c``; the
 log-likelihood cost, mean over the mini-batch; plain SGD ``p ← p − η ∇C``.
+
+The epoch as one ``lax.scan`` over the mini-batches was faster than a Python loop over the
+jitted step (1.6, 1.1 and 1.05 times at H = 32, 64, 128 with B = 10, 32, 64; 500 sequences,
+medians of 3, a shared 2-core machine), and so is what ``compare_recurrent.py`` times.
 """
 
 from __future__ import annotations
