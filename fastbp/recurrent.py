@@ -266,14 +266,16 @@ class RecurrentNetwork:
         a = 1 if self.cell == "rnn" else 4
         z = self.dtype
         n_out = self.widths[-1]
+        dzh = (T, rows, 4 * hm) if self.cell == "gru" else (0, 0, 0)
         return RecurrentWork(
             np.zeros((T, rows, self.widths[0]), z), np.zeros((L, T + 1, rows, hm), z),
             np.zeros((L, T + 1, rows, hm), z), np.zeros((L, T, rows, a * hm), z),
             np.zeros((rows, 3 * hm), z), np.zeros((T if self.many_to_many else 1, rows, n_out), z),
             np.zeros((T, rows, hm), z), np.zeros((T, rows, hm), z), np.zeros((rows, hm), z),
-            np.zeros((rows, hm), z), np.zeros((rows, 4 * hm), z), np.zeros((rows, 4 * hm), z),
+            np.zeros((rows, hm), z), np.zeros((T, rows, 4 * hm), z), np.zeros(dzh, z),
             np.zeros((rows, n_out), z), np.zeros(rows, np.int64), np.zeros((rows, hm), z),
-            np.zeros(rows, np.int64), np.zeros((L, T), z),
+            np.zeros(rows, np.int64), np.zeros((L, T), z), np.zeros((T, rows), z),
+            np.zeros_like(self.params),
         )  # fmt: skip
 
     # --- inference -----------------------------------------------------------------------
@@ -321,7 +323,7 @@ class RecurrentNetwork:
         grad = np.empty_like(self.params)
         rows = np.arange(n, dtype=np.int64)
         with subnormals_flushed():
-            kernels.sequence_gradient(self.params, self._model, X, Y, lengths, rows, n, ws, grad)
+            kernels.sequence_gradient(self.params, self._model, X, Y, lengths, rows, n, ws, grad, 1)
         return grad, ws.norms.astype(np.float64)
 
     def gradient(self, X: Any, y: Any, lengths: Any = None) -> np.ndarray:
@@ -512,7 +514,7 @@ class _RecurrentEpochs:
             steps, failed, layer = kernels.train_epoch_recurrent(
                 net.params, net._model, self.X, self.Y, self.lengths, order,
                 self.batch_size, eta, l2, l1, self.grad, state, self.code, self.hyper,
-                self.clip, t0, backup.ravel(), state_backup, self.ws,
+                self.clip, t0, backup.ravel(), state_backup, self.ws, 1,
             )  # fmt: skip
         return int(steps), int(failed), int(layer)
 

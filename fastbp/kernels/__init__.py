@@ -137,7 +137,10 @@ from .recurrent import (
     add_penalty_gradient,
     backward_sequences,
     forward_sequences,
-    gate_preactivations,
+    accumulate_product,
+    backward_layer,
+    forward_layer,
+    layer_gradient,
     gather_batch,
     gru_cell,
     gru_delta,
@@ -153,8 +156,7 @@ from .recurrent import (
     rnn_delta,
     sequence_gradient,
     sequence_output_error,
-    step_errors,
-    step_weight_gradient,
+    transpose_weights,
     train_epoch_recurrent,
 )
 from .regularisation import (
