@@ -190,44 +190,85 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
 
 
 @kernel(inline=True)
+def sigmoid_vector(x, one):
+    """σ(x) lane by lane: ``e = e^(−|x|)`` (``simd.exp_negative_abs``), ``1/(1 + e)`` for
+    ``x ≥ 0``, ``e/(1 + e)`` below (no overflow)."""
+    e = simd.exp_negative_abs(x)
+    d = simd.add(e, one)
+    return simd.where_nonnegative(x, simd.rdiv(one, d), simd.div(e, d))
+
+
+@kernel(inline=True)
+def tanh_vector(x, one):
+    """tanh(x) lane by lane: ``e = e^(−2|x|)``, ``±(1 − e)/(1 + e)`` with the sign of ``x``
+    (within a few units in the last place of 1: near 0 the error is absolute, not relative)."""
+    e = simd.exp_negative_abs(simd.add(x, x))
+    t = simd.div(simd.sub(simd.add(simd.zeros(one), one), e), simd.add(e, one))
+    return simd.where_nonnegative(x, t, simd.mul(t, -one))
+
+
+@kernel(inline=True)
 def rnn_cell(a, k0, k1, n_h, h):
-    """Elman cell: ``hₜ = tanh(zₜ)`` (``a`` holds ``z`` and is left holding ``hₜ``)."""
+    """Elman cell: ``hₜ = tanh(zₜ)`` (``a`` holds ``z`` and is left holding ``hₜ``); rows
+    ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh = a.shape[1], h.shape[1]
     for k in range(k0, k1):
-        for j in range(n_h):
-            v = math.tanh(a[k, j])
-            a[k, j] = v
-            h[k, j] = v
+        for j in range(0, n_h, simd.lanes(a)):
+            c = n_h - j
+            v = tanh_vector(simd.load(a, k * la + j, c), one)
+            simd.store(a, k * la + j, c, v)
+            simd.store(h, k * lh + j, c, v)
 
 
 @kernel(inline=True)
 def lstm_cell(a, c_prev, k0, k1, n_h, c, h):
     """LSTM cell: ``i, f, o = σ(zᵢ, z_f, z_o)``, ``g = tanh(z_g)``, ``cₜ = f ⊙ cₜ₋₁ + i ⊙ g``,
-    ``hₜ = o ⊙ tanh(cₜ)`` (``a`` holds ``z`` and is left holding ``i, f, g, o``)."""
+    ``hₜ = o ⊙ tanh(cₜ)`` (``a`` holds ``z`` and is left holding ``i, f, g, o``); rows
+    ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh = a.shape[1], h.shape[1]
     for k in range(k0, k1):
-        for j in range(n_h):
-            i = logistic(a[k, j])
-            f = logistic(a[k, n_h + j])
-            g = math.tanh(a[k, 2 * n_h + j])
-            o = logistic(a[k, 3 * n_h + j])
-            a[k, j], a[k, n_h + j], a[k, 2 * n_h + j], a[k, 3 * n_h + j] = i, f, g, o
-            cj = f * c_prev[k, j] + i * g
-            c[k, j] = cj
-            h[k, j] = o * math.tanh(cj)
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            i = sigmoid_vector(simd.load(a, p, n), one)
+            f = sigmoid_vector(simd.load(a, p + n_h, n), one)
+            g = tanh_vector(simd.load(a, p + 2 * n_h, n), one)
+            o = sigmoid_vector(simd.load(a, p + 3 * n_h, n), one)
+            simd.store(a, p, n, i)
+            simd.store(a, p + n_h, n, f)
+            simd.store(a, p + 2 * n_h, n, g)
+            simd.store(a, p + 3 * n_h, n, o)
+            q = k * lh + j
+            cj = simd.fma(simd.mul(i, g), f, simd.load(c_prev, q, n))
+            simd.store(c, q, n, cj)
+            simd.store(h, q, n, simd.mul(o, tanh_vector(cj, one)))
 
 
 @kernel(inline=True)
 def gru_cell(a, zh, b_hn, h_prev, k0, k1, n_h, h):
     """GRU cell: ``r, u = σ(z_r, z_z)``, ``n = tanh(z_n + r ⊙ (W_hn hₜ₋₁ + b_hn))``,
-    ``hₜ = (1 − u) ⊙ n + u ⊙ hₜ₋₁`` (``a`` is left holding ``r, u, n, W_hn hₜ₋₁ + b_hn``)."""
-    one = type(h_prev[0, 0])(1.0)
+    ``hₜ = (1 − u) ⊙ n + u ⊙ hₜ₋₁`` (``a`` is left holding ``r, u, n, W_hn hₜ₋₁ + b_hn``);
+    rows ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh, lz = a.shape[1], h.shape[1], zh.shape[1]
     for k in range(k0, k1):
-        for j in range(n_h):
-            r = logistic(a[k, j])
-            u = logistic(a[k, n_h + j])
-            hn = zh[k, j] + b_hn[j]
-            n = math.tanh(a[k, 2 * n_h + j] + r * hn)
-            a[k, j], a[k, n_h + j], a[k, 2 * n_h + j], a[k, 3 * n_h + j] = r, u, n, hn
-            h[k, j] = (one - u) * n + u * h_prev[k, j]
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            r = sigmoid_vector(simd.load(a, p, n), one)
+            u = sigmoid_vector(simd.load(a, p + n_h, n), one)
+            hn = simd.add(simd.load(zh, k * lz + j, n), simd.load(b_hn, j, n))
+            nn = tanh_vector(simd.fma(simd.load(a, p + 2 * n_h, n), r, hn), one)
+            simd.store(a, p, n, r)
+            simd.store(a, p + n_h, n, u)
+            simd.store(a, p + 2 * n_h, n, nn)
+            simd.store(a, p + 3 * n_h, n, hn)
+            q = k * lh + j
+            hv = simd.fma(simd.mul(simd.sub(simd.add(simd.zeros(one), one), u), nn), u,
+                          simd.load(h_prev, q, n))  # fmt: skip
+            simd.store(h, q, n, hv)
 
 
 @kernel(inline=True)
@@ -427,12 +468,15 @@ def output_backward(V, h, dout, m, gV, gc, dh):
 def rnn_delta(a, dh, k0, k1, n_h, dpx, dph):
     """Elman cell: ``δz = ∂C/∂hₜ ⊙ (1 − hₜ²)`` (the same for both parts of ``z``)."""
     one = type(a[0, 0])(1.0)
+    la, ld, lp = a.shape[1], dh.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
     for k in range(k0, k1):
-        for j in range(n_h):
-            h = a[k, j]
-            d = dh[k, j] * (one - h * h)
-            dpx[k, j] = d
-            dph[k, j] = d
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            h = simd.load(a, k * la + j, n)
+            d = simd.mul(simd.load(dh, k * ld + j, n), simd.sub(ones, simd.mul(h, h)))
+            simd.store(dpx, k * lp + j, n, d)
+            simd.store(dph, k * lp + j, n, d)
 
 
 @kernel(inline=True)
@@ -440,22 +484,34 @@ def lstm_delta(a, c_prev, c, dh, dc, k0, k1, n_h, dpx, dph):
     """LSTM cell: ``δc = δh ⊙ o ⊙ (1 − tanh² cₜ) + δcₜ₊₁``; ``δz_o = δh ⊙ tanh cₜ ⊙ o(1 − o)``,
     ``δzᵢ = δc ⊙ g ⊙ i(1 − i)``, ``δz_g = δc ⊙ i ⊙ (1 − g²)``,
     ``δz_f = δc ⊙ cₜ₋₁ ⊙ f(1 − f)``; ``dc`` (in: ``δcₜ₊₁`` carried) is left holding
-    ``δc ⊙ f``, what reaches ``cₜ₋₁``."""
+    ``δc ⊙ f``, what reaches ``cₜ₋₁``. Rows ``k0 ≤ k < k1``, a SIMD vector at a time."""
     one = type(a[0, 0])(1.0)
+    la, lh, lp = a.shape[1], c.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
     for k in range(k0, k1):
-        for j in range(n_h):
-            i, f = a[k, j], a[k, n_h + j]
-            g, o = a[k, 2 * n_h + j], a[k, 3 * n_h + j]
-            tc = math.tanh(c[k, j])
-            d = dh[k, j]
-            dcj = d * o * (one - tc * tc) + dc[k, j]
-            zi = dcj * g * i * (one - i)
-            zf = dcj * c_prev[k, j] * f * (one - f)
-            zg = dcj * i * (one - g * g)
-            zo = d * tc * o * (one - o)
-            dpx[k, j], dpx[k, n_h + j], dpx[k, 2 * n_h + j], dpx[k, 3 * n_h + j] = zi, zf, zg, zo
-            dph[k, j], dph[k, n_h + j], dph[k, 2 * n_h + j], dph[k, 3 * n_h + j] = zi, zf, zg, zo
-            dc[k, j] = dcj * f
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            i, f = simd.load(a, p, n), simd.load(a, p + n_h, n)
+            g, o = simd.load(a, p + 2 * n_h, n), simd.load(a, p + 3 * n_h, n)
+            q = k * lh + j
+            tc = tanh_vector(simd.load(c, q, n), one)
+            d = simd.load(dh, q, n)
+            dcj = simd.fma(simd.load(dc, q, n), simd.mul(d, o), simd.sub(ones, simd.mul(tc, tc)))
+            zi = simd.mul(simd.mul(dcj, g), simd.mul(i, simd.sub(ones, i)))
+            zf = simd.mul(simd.mul(dcj, simd.load(c_prev, q, n)), simd.mul(f, simd.sub(ones, f)))
+            zg = simd.mul(simd.mul(dcj, i), simd.sub(ones, simd.mul(g, g)))
+            zo = simd.mul(simd.mul(d, tc), simd.mul(o, simd.sub(ones, o)))
+            r = k * lp + j
+            simd.store(dpx, r, n, zi)
+            simd.store(dpx, r + n_h, n, zf)
+            simd.store(dpx, r + 2 * n_h, n, zg)
+            simd.store(dpx, r + 3 * n_h, n, zo)
+            simd.store(dph, r, n, zi)
+            simd.store(dph, r + n_h, n, zf)
+            simd.store(dph, r + 2 * n_h, n, zg)
+            simd.store(dph, r + 3 * n_h, n, zo)
+            simd.store(dc, q, n, simd.mul(dcj, f))
 
 
 @kernel(inline=True)
@@ -463,19 +519,31 @@ def gru_delta(a, h_prev, dh, k0, k1, n_h, dpx, dph, carry):
     """GRU cell, with ``hₜ = (1 − u) n + u hₜ₋₁``: ``δn = δh ⊙ (1 − u)``, ``δu = δh ⊙ (hₜ₋₁ − n)``,
     ``δz_n = δn ⊙ (1 − n²)`` (the input part), ``δ(W_hn h + b_hn) = δz_n ⊙ r`` (the
     recurrent part), ``δz_r = δz_n ⊙ (W_hn h + b_hn) ⊙ r(1 − r)``, ``δz_u = δu ⊙ u(1 − u)``;
-    ``carry = δh ⊙ u``, the direct part of ``∂C/∂hₜ₋₁``."""
+    ``carry = δh ⊙ u``, the direct part of ``∂C/∂hₜ₋₁``. Rows ``k0 ≤ k < k1``, a SIMD vector
+    at a time."""
     one = type(a[0, 0])(1.0)
+    la, lh, lp = a.shape[1], dh.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
     for k in range(k0, k1):
-        for j in range(n_h):
-            r, u = a[k, j], a[k, n_h + j]
-            n, hn = a[k, 2 * n_h + j], a[k, 3 * n_h + j]
-            d = dh[k, j]
-            zn = d * (one - u) * (one - n * n)
-            zr = zn * hn * r * (one - r)
-            zu = d * (h_prev[k, j] - n) * u * (one - u)
-            dpx[k, j], dpx[k, n_h + j], dpx[k, 2 * n_h + j] = zr, zu, zn
-            dph[k, j], dph[k, n_h + j], dph[k, 2 * n_h + j] = zr, zu, zn * r
-            carry[k, j] = d * u
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            r, u = simd.load(a, p, n), simd.load(a, p + n_h, n)
+            nn, hn = simd.load(a, p + 2 * n_h, n), simd.load(a, p + 3 * n_h, n)
+            q = k * lh + j
+            d = simd.load(dh, q, n)
+            zn = simd.mul(simd.mul(d, simd.sub(ones, u)), simd.sub(ones, simd.mul(nn, nn)))
+            zr = simd.mul(simd.mul(zn, hn), simd.mul(r, simd.sub(ones, r)))
+            zu = simd.mul(simd.mul(d, simd.sub(simd.load(h_prev, q, n), nn)),
+                          simd.mul(u, simd.sub(ones, u)))  # fmt: skip
+            s = k * lp + j
+            simd.store(dpx, s, n, zr)
+            simd.store(dpx, s + n_h, n, zu)
+            simd.store(dpx, s + 2 * n_h, n, zn)
+            simd.store(dph, s, n, zr)
+            simd.store(dph, s + n_h, n, zu)
+            simd.store(dph, s + 2 * n_h, n, simd.mul(zn, r))
+            simd.store(carry, q, n, simd.mul(d, u))
 
 
 @kernel(inline=True)
