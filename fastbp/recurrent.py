@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 
-from . import _storage, kernels
+from . import _storage, _threads, kernels
 from ._checks import _as_float_array, _asarray, _check_dtype, _check_targets
 from ._epochs import clip_limits, hyper_parameters
 from ._fpmode import subnormals_flushed
@@ -38,6 +39,10 @@ _OUTPUTS = {"softmax": "log_likelihood", "sigmoid": "cross_entropy", "linear": "
 
 #: Largest mini-batch the inference and gradient calls run at once.
 _BLOCK = 256
+
+#: Fewest samples of a mini-batch per thread: a thread's share is computed 4 rows at a time
+#: (``kernels.accumulate_product``), and a smaller share does not repay the threads' meetings.
+_ROWS_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -274,7 +279,7 @@ class RecurrentNetwork:
             np.zeros((T, rows, hm), z), np.zeros((T, rows, hm), z), np.zeros((rows, hm), z),
             np.zeros((rows, hm), z), np.zeros((T, rows, 4 * hm), z), np.zeros(dzh, z),
             np.zeros((rows, n_out), z), np.zeros(rows, np.int64), np.zeros((rows, hm), z),
-            np.zeros(rows, np.int64), np.zeros((L, T), z), np.zeros((T, rows), z),
+            np.zeros(rows, np.int64), np.zeros((L, T), z),
             np.zeros_like(self.params),
         )  # fmt: skip
 
@@ -500,6 +505,13 @@ class _RecurrentEpochs:
         self.hyper = hyper_parameters(options, net.dtype)
         self.clip = clip_limits(options, net.dtype)
         self.no_state = np.zeros((2, 0), dtype=net.dtype)
+        self.threads = options.threads
+
+    def parts(self) -> int:
+        """Threads for this fit's epochs: ``fastbp._threads.threads_for`` (the CPUs, or one
+        while other work keeps them busy), at most one per ``_ROWS_PER_THREAD`` samples."""
+        n = _threads.threads_for(self.threads)
+        return max(1, min(n, numba.config.NUMBA_NUM_THREADS, self.batch_size // _ROWS_PER_THREAD))
 
     def run(
         self, order: np.ndarray, mask_seed: int, eta: Any, l2: Any, l1: Any,
@@ -510,11 +522,12 @@ class _RecurrentEpochs:
             state = self.no_state
         if state_backup.size == 0:
             state_backup = self.no_state
-        with subnormals_flushed():
+        parts = self.parts()
+        with _threads.threads(parts, watch=parts > 1), subnormals_flushed():
             steps, failed, layer = kernels.train_epoch_recurrent(
                 net.params, net._model, self.X, self.Y, self.lengths, order,
                 self.batch_size, eta, l2, l1, self.grad, state, self.code, self.hyper,
-                self.clip, t0, backup.ravel(), state_backup, self.ws, 1,
+                self.clip, t0, backup.ravel(), state_backup, self.ws, parts,
             )  # fmt: skip
         return int(steps), int(failed), int(layer)
 

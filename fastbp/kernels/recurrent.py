@@ -72,7 +72,6 @@ class RecurrentWork(NamedTuple):
     hlast: np.ndarray  # (B, Hm) each sequence's last state (many-to-one)
     lens: np.ndarray  # (B,) the mini-batch's sequence lengths
     norms: np.ndarray  # (L, T) Σ ‖∂C/∂hₜ‖² over the mini-batch, per layer and step
-    sq: np.ndarray  # (T, B) ‖∂C/∂hₜ‖² per sample (the layer's)
     wt: np.ndarray  # like params: each layer's W_hᵀ and Wₓᵀ (``transpose_weights``)
 
 
@@ -130,7 +129,7 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
                     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = simd.zeros(C)
                     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = simd.zeros(C)
                 p0, p1, p2, p3 = a0 + i0 * si, a0 + i1 * si, a0 + i2 * si, a0 + i3 * si
-                if wide == 4:
+                if wide >= 4:
                     for k in range(kb, ke):
                         q = b0 + k * ldb + j
                         v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
@@ -396,9 +395,10 @@ def forward_layer(params, model, l, n_steps, ws, k0, k1):
                 accumulate_product(hf, r * wide, wide, 1, params, w0 + n_in * gh + split, gh, zh,
                                    k0 * ws.zh.shape[1], ws.zh.shape[1], m, n_h, n_h, False)  # fmt: skip
             else:
-                for k in range(k0, k1):
-                    for j in range(n_h):
-                        ws.zh[k, j] = zero
+                # (through the local name: inside ``forward_layer_threaded``'s prange, Numba
+                # 0.68 dropped stores written as ``ws.zh[k, j] = …``)
+                for i in range(k0 * ws.zh.shape[1], k1 * ws.zh.shape[1]):
+                    zh[i] = zero
             gru_cell(acts[t], ws.zh, b_hn, hs[t], k0, k1, n_h, hs[t + 1])
 
 
@@ -567,8 +567,7 @@ def backward_layer(model, l, n_steps, ws, above, k0, k1):
     the first: ``∂C/∂hₜ`` = what comes from above (``above[t]``, left holding the total) +
     what comes back from step ``t + 1``; the cell's ``δZₜ`` (kept for every step in ``dzx``,
     and for the GRU the recurrent part's in ``dzh``); then ``∂C/∂hₜ₋₁ += δZₜ W_hᵀ``
-    (``W_hᵀ`` from ``ws.wt``), cut before every multiple of ``model.bptt``. ``ws.sq[t, k]``
-    gets ``‖∂C/∂hₜ‖²`` of sample ``k``."""
+    (``W_hᵀ`` from ``ws.wt``), cut before every multiple of ``model.bptt``."""
     cell = model.cell
     n_h = model.widths[l + 1]
     gh = n_h * (1 if cell == RNN else (4 if cell == LSTM else 3))
@@ -585,13 +584,9 @@ def backward_layer(model, l, n_steps, ws, above, k0, k1):
     for t in range(n_steps - 1, -1, -1):
         dh = above[t]
         for k in range(k0, k1):
-            total = zero
             for j in range(n_h):
-                v = dh[k, j] + carry_h[k, j]
-                dh[k, j] = v
-                total += v * v
+                dh[k, j] += carry_h[k, j]
                 carry_h[k, j] = zero
-            ws.sq[t, k] = total
         if cell == RNN:
             rnn_delta(acts[t], dh, k0, k1, n_h, ws.dzx[t], dzr[t])
         elif cell == LSTM:
@@ -698,7 +693,8 @@ def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad, parts):
     output errors, then layer by layer from the top, the δ recursion from the last step to
     the first (``backward_layer``), then the layer's weight gradients, summed over steps and
     samples, and the δ of the layer below (``layer_gradient``), on ``parts`` threads; each
-    step's ``Σₖ ‖∂C/∂hₜ‖²`` goes to ``ws.norms``. Padding (steps from a sequence's length on)
+    step's ``Σₖ ‖∂C/∂hₜ‖²`` (from the totals the recursion leaves in ``above``) goes to
+    ``ws.norms``. Padding (steps from a sequence's length on)
     gets no error; the recursion is cut before every multiple of ``model.bptt``."""
     n_layers = model.widths.shape[0] - 2
     V, c = recurrent_output_views(params, model)
@@ -729,10 +725,12 @@ def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad, parts):
         else:
             backward_layer(model, l, n_steps, ws, above, 0, m)
             layer_gradient(model, l, n_steps, ws, grad, below, 1, 0)
+        n_h = model.widths[l + 1]
         for t in range(n_steps):
             total = zero
             for k in range(m):
-                total += ws.sq[t, k]
+                for j in range(n_h):
+                    total += above[t, k, j] * above[t, k, j]
             ws.norms[l, t] += total
         above, below = below, above
 
