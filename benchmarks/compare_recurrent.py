@@ -5,10 +5,10 @@ row-by-row MNIST, float32, SGD, for the issue's three configurations.
 
 Times ``--sequences`` sequences per epoch (the first of the bundled mini MNIST, as 28 steps
 of 28 pixels) and scales to 50,000 (the book's MNIST training set); the systems run in turns,
-round after round, and the table gives medians. PyTorch runs on one thread and on its default
-threads. The FLOP bound is an epoch's multiply-adds (forward ``2·4H(d + H)`` per step and
-sample, backward that again plus ``2·4H·H``) at this machine's single-thread SGEMM rate
-(``gemm_rate.py``), and half that for two cores.
+round after round, and the table gives medians. fastbp and PyTorch each run on one thread and
+on their default threads. The FLOP bound is an epoch's multiply-adds (forward ``2·4H(d + H)``
+per step and sample, backward that again plus ``2·4H·H``) at this machine's single-thread
+SGEMM rate (``gemm_rate.py``), and half that for two cores.
 """
 
 from __future__ import annotations
@@ -58,14 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         f"scaled), float32, SGD; medians of {args.rounds}; SGEMM {rate / 1e9:.1f} GFLOP/s"
     )
     header = (
-        "| H | B | fastbp | torch 1 thread | torch default | torch1/fastbp | FLOP bound 1 core |"
+        "| H | B | fastbp 1 thread | fastbp default | torch 1 thread | torch default "
+        "| torch1/fastbp1 | torch/fastbp | FLOP bound 1 core | 2 cores |"
     )
-    print(header + "\n|" + "---|" * 7)
+    print(header + "\n|" + "---|" * 10)
     for hidden, batch in CONFIGS:
         net = RecurrentNetwork(28, hidden, 10, cell="lstm", seed=1)
         warm = RecurrentNetwork(28, hidden, 10, cell="lstm", seed=0)
         warm.fit(X[: 2 * batch], y[: 2 * batch], epochs=1, batch_size=batch, lr=0.1)
-        times: dict[str, list[float]] = {"fastbp": [], "torch1": [], "torch": []}
+        times: dict[str, list[float]] = {"fastbp1": [], "fastbp": [], "torch1": [], "torch": []}
         trainer = None
         if torch is not None:
             from .peers.torch_lstm import TorchLSTMTrainer
@@ -73,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             trainer = TorchLSTMTrainer(torch, net, X, y, batch, 0.1)
             trainer.epoch(order[: 2 * batch])  # warm-up
         for _ in range(args.rounds):
-            fit = functools.partial(net.fit, X, y, epochs=1, batch_size=batch, lr=0.1)
-            wall, _ = timed(fit)
-            times["fastbp"].append(wall * scale)
+            for key, threads in (("fastbp1", 1), ("fastbp", None)):
+                fit = functools.partial(
+                    net.fit, X, y, epochs=1, batch_size=batch, lr=0.1, threads=threads
+                )
+                wall, _ = timed(fit)
+                times[key].append(wall * scale)
             if trainer is not None:
                 torch.set_num_threads(1)
                 times["torch1"].append(timed(trainer.epoch, order)[0] * scale)
@@ -83,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                 times["torch"].append(timed(trainer.epoch, order)[0] * scale)
         med = {k: statistics.median(v) if v else float("nan") for k, v in times.items()}
         bound = flops(hidden) * FULL / rate
-        ratio = med["torch1"] / med["fastbp"]
-        print(f"| {hidden} | {batch} | {med['fastbp']:.2f} | {med['torch1']:.2f} | "
-              f"{med['torch']:.2f} | {ratio:.2f} | {bound:.2f} |")  # fmt: skip
+        one, both = med["torch1"] / med["fastbp1"], med["torch"] / med["fastbp"]
+        print(f"| {hidden} | {batch} | {med['fastbp1']:.2f} | {med['fastbp']:.2f} | "
+              f"{med['torch1']:.2f} | {med['torch']:.2f} | {one:.2f} | {both:.2f} | "
+              f"{bound:.2f} | {bound / 2:.2f} |")  # fmt: skip
     return 0
 
 
