@@ -265,7 +265,7 @@ class RecurrentNetwork:
         raise ValueError(f"{name}: expected targets of shape ({n}, {T}) or ({n}, {T}, {n_out}), "
                          f"got {arr.shape}")  # fmt: skip
 
-    def _work(self, rows: int, T: int) -> RecurrentWork:
+    def _work(self, rows: int, T: int, norms: bool = True) -> RecurrentWork:
         L = len(self.widths) - 2
         hm = max(self.widths[1:-1])
         a = 1 if self.cell == "rnn" else 4
@@ -279,7 +279,7 @@ class RecurrentNetwork:
             np.zeros((T, rows, hm), z), np.zeros((T, rows, hm), z), np.zeros((rows, hm), z),
             np.zeros((rows, hm), z), np.zeros((T, rows, 4 * hm), z), np.zeros(dzh, z),
             np.zeros((rows, n_out), z), np.zeros(rows, np.int64), np.zeros((rows, hm), z),
-            np.zeros(rows, np.int64), np.zeros((L, T), z),
+            np.zeros(rows, np.int64), np.zeros((L, T) if norms else (0, 0), z),
             np.zeros_like(self.params),
         )  # fmt: skip
 
@@ -499,7 +499,7 @@ class _RecurrentEpochs:
                  lengths: np.ndarray, options: FitOptions) -> None:  # fmt: skip
         self.net, self.X, self.Y, self.lengths = net, X, Y, lengths
         self.batch_size = min(options.batch_size, X.shape[0])
-        self.ws = net._work(self.batch_size, X.shape[1])
+        self.ws = net._work(self.batch_size, X.shape[1], norms=False)
         self.grad = np.empty_like(net.params)
         self.code = OPTIMIZERS[options.optimizer].code
         self.hyper = hyper_parameters(options, net.dtype)

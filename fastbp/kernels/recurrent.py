@@ -2,15 +2,31 @@
 
 A recurrent layer with ``n_in`` inputs and ``H`` units keeps its weights as one matrix ``W`` of
 shape ``(n_in + H, G·H)`` (row ``j`` for input ``j`` of ``[xₜ, hₜ₋₁]``, one column per gate
-unit; ``G`` = 1, 4 or 3 gates), its biases ``b`` (``G·H``) and, for the GRU, the recurrent
-candidate bias ``b_hn`` (``H``). The gates follow PyTorch's order: LSTM ``i, f, g, o``, GRU
-``r, z, n``. The output layer reads the last layer's ``hₜ`` through ``V`` (``(H, n_out)``) and
-``c``. A mini-batch is held as rows: ``h[t, k]`` is sample ``k``'s state after step ``t``
-(``h[0] = 0``).
+unit; ``G`` = 1, 4 or 3 gates): its first ``n_in`` rows are ``Wₓ``, the others ``W_h``; its
+biases ``b`` (``G·H``) and, for the GRU, the recurrent candidate bias ``b_hn`` (``H``). The
+gates follow PyTorch's order: LSTM ``i, f, g, o``, GRU ``r, z, n``. The output layer reads the
+last layer's ``hₜ`` through ``V`` (``(H, n_out)``) and ``c``. A mini-batch is held as rows:
+``h[t, k]`` is sample ``k``'s state after step ``t`` (``h[0] = 0``).
 
-The pre-activations of a step are one product of ``[xₜ, hₜ₋₁]`` with all gates' weights; a
-cell kernel applies the gates; BPTT runs the δ recursion back over the steps, layer by layer
-from the top, and sums the weight gradients over steps and samples.
+The work is arranged as cuDNN arranges it, so that most of it is a few large products:
+
+- forward, per layer: the input part of every step's pre-activations at once,
+  ``Zₓ = X Wₓ + b`` over all ``T·B`` rows (steps × samples); then step by step only the
+  recurrent part, ``Zₜ = Zₓₜ + Hₜ₋₁ W_h`` (``B × H`` by ``H × G·H``), and the cell;
+- backward, per layer, from the last step to the first: the cell's ``δZₜ`` (kept for every
+  step) and ``∂C/∂Hₜ₋₁ += δZₜ W_hᵀ``, with a copy ``W_hᵀ`` made once per mini-batch so that
+  this too reads rows; then, after the recursion, one reduction over all ``T·B`` rows each
+  for ``∂C/∂Wₓ = Xᵀ δZ``, ``∂C/∂W_h = Hₜ₋₁ᵀ δZ``, ``∂C/∂b = Σ δZ`` and (below the top
+  layer) ``δX = δZ Wₓᵀ``, the δ sent down. (The GRU's candidate has its recurrent part
+  ``W_hn hₜ₋₁ + b_hn`` scaled by the reset gate: its δ differs from the input part's, and
+  is kept apart.)
+
+Every product is one register-tiled SIMD kernel, ``accumulate_product``; the cells work a SIMD
+vector of units at a time. On several threads the samples of a mini-batch are split into
+contiguous parts for the forward and backward recursions (samples are independent there: no
+thread waits for another within a layer), and the reductions by their output rows. Each
+value is computed whole by one thread in one fixed order, so the weights are the same, bit
+for bit, whatever the number of threads.
 """
 
 from __future__ import annotations
@@ -71,7 +87,8 @@ class RecurrentWork(NamedTuple):
     rows: np.ndarray  # (B,) sample indices (inference)
     hlast: np.ndarray  # (B, Hm) each sequence's last state (many-to-one)
     lens: np.ndarray  # (B,) the mini-batch's sequence lengths
-    norms: np.ndarray  # (L, T) Σ ‖∂C/∂hₜ‖² over the mini-batch, per layer and step
+    norms: np.ndarray  # (L, T) Σ ‖∂C/∂hₜ‖² over the mini-batch, per layer and step ((0, 0):
+    # not computed, as in training)
     wt: np.ndarray  # like params: each layer's W_hᵀ and Wₓᵀ (``transpose_weights``)
 
 
@@ -549,16 +566,21 @@ def gru_delta(a, h_prev, dh, k0, k1, n_h, dpx, dph, carry):
 @kernel(inline=True)
 def transpose_weights(params, model, l, wt):
     """``W_hᵀ`` (``(G·H, H)``) and ``Wₓᵀ`` (``(G·H, n_in)``) of layer ``l``, one after the
-    other from ``offsets[l]`` in ``wt``: BPTT's products with ``Wᵀ`` then read rows too."""
+    other from ``offsets[l]`` in ``wt``: BPTT's products with ``Wᵀ`` then read rows too.
+    In blocks of 16 × 16, so that both sides stay in the cache."""
     W, _, _ = recurrent_layer_views(params, model, l)
     n_in, n_h = model.widths[l], model.widths[l + 1]
     gh = W.shape[1]
     start = model.offsets[l]
-    for g in range(gh):
-        for j in range(n_h):
-            wt[start + g * n_h + j] = W[n_in + j, g]
-        for j in range(n_in):
-            wt[start + gh * n_h + g * n_in + j] = W[j, g]
+    for j0 in range(0, n_in + n_h, 16):
+        for g0 in range(0, gh, 16):
+            for j in range(j0, min(j0 + 16, n_in + n_h)):
+                if j < n_in:
+                    at, width = start + gh * n_h + j, n_in
+                else:
+                    at, width = start + j - n_in, n_h
+                for g in range(g0, min(g0 + 16, gh)):
+                    wt[at + g * width] = W[j, g]
 
 
 @kernel(inline=True)
@@ -726,7 +748,7 @@ def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad, parts):
             backward_layer(model, l, n_steps, ws, above, 0, m)
             layer_gradient(model, l, n_steps, ws, grad, below, 1, 0)
         n_h = model.widths[l + 1]
-        for t in range(n_steps):
+        for t in range(n_steps if ws.norms.shape[0] > 0 else 0):
             total = zero
             for k in range(m):
                 for j in range(n_h):
