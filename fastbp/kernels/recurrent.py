@@ -208,10 +208,9 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
 @kernel(inline=True)
 def sigmoid_vector(x, one):
     """σ(x) lane by lane: ``e = e^(−|x|)`` (``simd.exp_negative_abs``), ``1/(1 + e)`` for
-    ``x ≥ 0``, ``e/(1 + e)`` below (no overflow)."""
+    ``x ≥ 0``, ``e/(1 + e)`` below (no overflow): one division."""
     e = simd.exp_negative_abs(x)
-    d = simd.add(e, one)
-    return simd.where_nonnegative(x, simd.rdiv(one, d), simd.div(e, d))
+    return simd.div(simd.where_nonnegative(x, simd.add(simd.zeros(one), one), e), simd.add(e, one))
 
 
 @kernel(inline=True)
