@@ -3,6 +3,8 @@ threaded BPTT (samples in parts, reductions by output tiles) bitwise the same fo
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -56,7 +58,7 @@ def test_product_rows_do_not_depend_on_the_split(dtype):
     kernels.accumulate_product(A, 0, K, 1, B, 0, N, whole, 0, N, M, N, K, False)
     for cuts in ([0, 4, 13], [0, 1, 6, 13], [0, 3, 7, 11, 13]):
         parts = np.zeros(M * N, dtype)
-        for lo, hi in zip(cuts[:-1], cuts[1:], strict=False):
+        for lo, hi in itertools.pairwise(cuts):
             kernels.accumulate_product(A, lo * K, K, 1, B, 0, N, parts, lo * N, N, hi - lo, N, K,
                                        False)  # fmt: skip
         assert np.array_equal(parts, whole)

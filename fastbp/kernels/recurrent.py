@@ -169,13 +169,17 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
                         v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
                         v2 = simd.load(B, q + 2 * step, cc)
                         x = A[p0 + k * sk]
-                        s00, s01, s02 = simd.fma(s00, x, v0), simd.fma(s01, x, v1), simd.fma(s02, x, v2)
+                        s00, s01 = simd.fma(s00, x, v0), simd.fma(s01, x, v1)
+                        s02 = simd.fma(s02, x, v2)
                         x = A[p1 + k * sk]
-                        s10, s11, s12 = simd.fma(s10, x, v0), simd.fma(s11, x, v1), simd.fma(s12, x, v2)
+                        s10, s11 = simd.fma(s10, x, v0), simd.fma(s11, x, v1)
+                        s12 = simd.fma(s12, x, v2)
                         x = A[p2 + k * sk]
-                        s20, s21, s22 = simd.fma(s20, x, v0), simd.fma(s21, x, v1), simd.fma(s22, x, v2)
+                        s20, s21 = simd.fma(s20, x, v0), simd.fma(s21, x, v1)
+                        s22 = simd.fma(s22, x, v2)
                         x = A[p3 + k * sk]
-                        s30, s31, s32 = simd.fma(s30, x, v0), simd.fma(s31, x, v1), simd.fma(s32, x, v2)
+                        s30, s31 = simd.fma(s30, x, v0), simd.fma(s31, x, v1)
+                        s32 = simd.fma(s32, x, v2)
                 else:
                     for k in range(kb, ke):
                         v0 = simd.load(B, b0 + k * ldb + j, ca)
@@ -408,8 +412,9 @@ def forward_layer(params, model, l, n_steps, ws, k0, k1):
             lstm_cell(acts[t], cs[t], k0, k1, n_h, cs[t + 1], hs[t + 1])
         else:
             if t > 0:
+                lz = ws.zh.shape[1]
                 accumulate_product(hf, r * wide, wide, 1, params, w0 + n_in * gh + split, gh, zh,
-                                   k0 * ws.zh.shape[1], ws.zh.shape[1], m, n_h, n_h, False)  # fmt: skip
+                                   k0 * lz, lz, m, n_h, n_h, False)  # fmt: skip
             else:
                 # (through the local name: inside ``forward_layer_threaded``'s prange, Numba
                 # 0.68 dropped stores written as ``ws.zh[k, j] = …``)
