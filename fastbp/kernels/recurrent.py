@@ -841,7 +841,8 @@ def train_epoch_recurrent(params, model, X, Y, lengths, order, batch_size, eta, 
         scale = scale_one / type(eta)(m)
         for i in range(grad.shape[0]):
             grad[i] *= scale
-        add_penalty_gradient(params, model, grad, l2, l1)
+        if l2 != 0 or l1 != 0:
+            add_penalty_gradient(params, model, grad, l2, l1)
         clip_gradient(grad, clip[0], clip[1])
         if checking:
             for i in range(params.shape[0]):
