@@ -148,7 +148,9 @@ class RecurrentNetwork:
         floating type of everything. Parameters start as PyTorch's do: U(−1/√H, 1/√H), with
         ``V`` and ``c`` U(−1/√H_L, 1/√H_L).
 
-    The kernels run on one thread; results do not depend on the thread count.
+    Training epochs run on ``fit(threads=…)`` threads (by default the CPUs this process may
+    use, at most one per 4 samples of a mini-batch; one while other work keeps the CPUs
+    busy); the weights do not depend on the thread count.
     """
 
     def __init__(
