@@ -44,6 +44,10 @@ _BLOCK = 256
 #: (``kernels.accumulate_product``), and a smaller share does not repay the threads' meetings.
 _ROWS_PER_THREAD = 4
 
+#: Compiled calls a training epoch is split into, so that contention met early in an epoch
+#: moves the rest of it to one thread (``fastbp._threads.Contention``).
+_CALLS_PER_EPOCH = 8
+
 
 @dataclass(frozen=True)
 class RecurrentLayout:
@@ -519,19 +523,31 @@ class _RecurrentEpochs:
         self, order: np.ndarray, mask_seed: int, eta: Any, l2: Any, l1: Any,
         state: np.ndarray | None, t0: int, backup: np.ndarray, state_backup: np.ndarray,
     ) -> tuple[int, int, int]:  # fmt: skip
+        """The epoch in ``_CALLS_PER_EPOCH`` compiled calls over whole mini-batches (the same
+        steps in the same order as one call, so the same parameters), the threads chosen
+        before each: threads that met contention in two calls in a row send the rest of the
+        epoch to one thread, not only the next epoch."""
         net = self.net
         if state is None:
             state = self.no_state
         if state_backup.size == 0:
             state_backup = self.no_state
-        parts = self.parts()
-        with _threads.threads(parts, watch=parts > 1), subnormals_flushed():
-            steps, failed, layer = kernels.train_epoch_recurrent(
-                net.params, net._model, self.X, self.Y, self.lengths, order,
-                self.batch_size, eta, l2, l1, self.grad, state, self.code, self.hyper,
-                self.clip, t0, backup.ravel(), state_backup, self.ws, parts,
-            )  # fmt: skip
-        return int(steps), int(failed), int(layer)
+        size = self.batch_size
+        batches = -(-order.shape[0] // size)
+        per_call = -(-batches // _CALLS_PER_EPOCH) * size
+        steps = t0
+        for start in range(0, order.shape[0], per_call):
+            parts = self.parts()
+            with _threads.threads(parts, watch=parts > 1), subnormals_flushed():
+                steps, failed, layer = kernels.train_epoch_recurrent(
+                    net.params, net._model, self.X, self.Y, self.lengths,
+                    order[start : start + per_call], size, eta, l2, l1, self.grad, state,
+                    self.code, self.hyper, self.clip, steps, backup.ravel(), state_backup,
+                    self.ws, parts,
+                )  # fmt: skip
+            if failed >= 0:
+                return int(steps), int(failed) + start // size, int(layer)
+        return int(steps), -1, -1
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """``(n, n_out)``, or many-to-many ``(n, T, n_out)`` with NaN at the padding."""
