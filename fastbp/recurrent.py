@@ -328,14 +328,22 @@ class RecurrentNetwork:
     def _gradient(
         self, X: np.ndarray, Y: np.ndarray, lengths: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(Σₓ ∇Cₓ, Σₓ ‖∂Cₓ/∂hₜ‖² per layer and step)`` over all of ``X``."""
+        """``(Σₓ ∇Cₓ, Σₓ ‖∂Cₓ/∂hₜ‖² per layer and step)`` over all of ``X``, ``_BLOCK``
+        sequences at a time (the work buffers keep every step's values of a block)."""
         n = X.shape[0]
-        ws = self._work(n, X.shape[1])
+        ws = self._work(min(n, _BLOCK), X.shape[1])
         grad = np.empty_like(self.params)
+        total = np.zeros_like(self.params)
+        norms = np.zeros(ws.norms.shape)
         rows = np.arange(n, dtype=np.int64)
         with subnormals_flushed():
-            kernels.sequence_gradient(self.params, self._model, X, Y, lengths, rows, n, ws, grad, 1)
-        return grad, ws.norms.astype(np.float64)
+            for start in range(0, n, _BLOCK):
+                m = min(_BLOCK, n - start)
+                kernels.sequence_gradient(self.params, self._model, X, Y, lengths,
+                                          rows[start : start + m], m, ws, grad, 1)  # fmt: skip
+                total += grad
+                norms += ws.norms
+        return total, norms
 
     def gradient(self, X: Any, y: Any, lengths: Any = None) -> np.ndarray:
         """The mean cost's gradient ``(1/n) Σₓ ∇Cₓ``, laid out like ``params``."""

@@ -107,3 +107,18 @@ def test_threaded_fit_gives_the_same_weights_as_one_thread():
         net.fit(X, y, epochs=2, batch_size=16, lr=0.1, seed=2, threads=threads)
         nets.append(net)
     assert np.array_equal(nets[0].params, nets[1].params)
+
+
+def test_gradient_of_more_sequences_than_a_block_equals_the_reference():
+    """``gradient`` runs blocks of ``_BLOCK`` sequences and sums them."""
+    from fastbp.recurrent import _BLOCK
+
+    net = RecurrentNetwork(3, 5, 2, cell="gru", seed=2, dtype="float64")
+    rng = np.random.default_rng(4)
+    n = _BLOCK + 44
+    X = rng.standard_normal((n, 3, 3))
+    y = rng.integers(0, 2, n)
+    lengths = rng.integers(1, 4, n).astype(np.int64)
+    _, want, want_norms = outputs_and_gradient(net, net.params, X, net._targets(y, X), lengths)
+    assert np.abs(net.gradient(X, y, lengths) - want / n).max() < 1e-12
+    assert np.abs(net.gradient_norms(X, y, lengths) - np.sqrt(want_norms) / n).max() < 1e-12
