@@ -1,5 +1,5 @@
-"""asv benchmarks of recurrent networks: an LSTM epoch on row-by-row MNIST, and one mini-batch's
-BPTT gradient.
+"""asv benchmarks of recurrent networks: an epoch on row-by-row MNIST (each cell; an LSTM on one
+and two threads), and one mini-batch's BPTT gradient.
 
 The data is the first 2,000 images of the bundled mini MNIST (``load_mini_mnist``), read as 28
 steps of 28 pixels; times per epoch scale with the number of sequences (×25 for the 50,000 of
@@ -54,6 +54,32 @@ class RecurrentEpoch:
 
     def time_epoch(self, cell: str, shape: str, dtype: str) -> None:
         self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=0.1)
+
+
+class RecurrentEpochThreads:
+    """An LSTM epoch on one thread and on two (``fit(threads=…)``; the weights are the same).
+    On a machine whose other work keeps the CPUs busy, fastbp falls back to one thread, and
+    the two timings meet."""
+
+    params = (["64-32", "128-64"], [1, 2])
+    param_names = ("shape", "threads")
+    number = 1
+    repeat = (3, 10, 20.0)
+    rounds = 1
+    warmup_time = 0.0
+    timeout = 600.0
+
+    def setup(self, shape: str, threads: int) -> None:
+        RecurrentNetwork = _recurrent()
+        self.X, self.y = _rows("float32")
+        hidden, self.batch = (int(v) for v in shape.split("-"))
+        warm = RecurrentNetwork(28, hidden, 10, seed=0)
+        warm.fit(self.X[: 2 * self.batch + 1], self.y[: 2 * self.batch + 1], epochs=1,
+                 batch_size=self.batch, lr=0.1, threads=threads)  # fmt: skip
+        self.net = RecurrentNetwork(28, hidden, 10, seed=1)
+
+    def time_epoch(self, shape: str, threads: int) -> None:
+        self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=0.1, threads=threads)
 
 
 class RecurrentGradient:

@@ -230,6 +230,9 @@ def _binary(name, doc, op):
 add = _binary(
     "add", "``x + y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fadd(x, y)
 )
+sub = _binary(
+    "sub", "``x − y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fsub(x, y)
+)
 mul = _binary(
     "mul", "``x · y`` lane by lane (``y`` may be a scalar).", lambda b, x, y: b.fmul(x, y)
 )

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 
-from . import _storage, kernels
+from . import _storage, _threads, kernels
 from ._checks import _as_float_array, _asarray, _check_dtype, _check_targets
 from ._epochs import clip_limits, hyper_parameters
 from ._fpmode import subnormals_flushed
@@ -38,6 +39,14 @@ _OUTPUTS = {"softmax": "log_likelihood", "sigmoid": "cross_entropy", "linear": "
 
 #: Largest mini-batch the inference and gradient calls run at once.
 _BLOCK = 256
+
+#: Fewest samples of a mini-batch per thread: a thread's share is computed 4 rows at a time
+#: (``kernels.accumulate_product``), and a smaller share does not repay the threads' meetings.
+_ROWS_PER_THREAD = 4
+
+#: Compiled calls a training epoch is split into, so that contention met early in an epoch
+#: moves the rest of it to one thread (``fastbp._threads.Contention``).
+_CALLS_PER_EPOCH = 8
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,9 @@ class RecurrentNetwork:
         floating type of everything. Parameters start as PyTorch's do: U(−1/√H, 1/√H), with
         ``V`` and ``c`` U(−1/√H_L, 1/√H_L).
 
-    The kernels run on one thread; results do not depend on the thread count.
+    Training epochs run on ``fit(threads=…)`` threads (by default the CPUs this process may
+    use, at most one per 4 samples of a mini-batch; one while other work keeps the CPUs
+    busy); the weights do not depend on the thread count.
     """
 
     def __init__(
@@ -290,20 +301,22 @@ class RecurrentNetwork:
         raise ValueError(f"{name}: expected targets of shape ({n}, {T}) or ({n}, {T}, {n_out}), "
                          f"got {arr.shape}")  # fmt: skip
 
-    def _work(self, rows: int, T: int) -> RecurrentWork:
+    def _work(self, rows: int, T: int, norms: bool = True) -> RecurrentWork:
         L = len(self.widths) - 2
         hm = max(self.widths[1:-1])
         a = 1 if self.cell == "rnn" else 4
         z = self.dtype
         n_out = self.widths[-1]
+        dzh = (T, rows, 4 * hm) if self.cell == "gru" else (0, 0, 0)
         return RecurrentWork(
             np.zeros((T, rows, self.widths[0]), z), np.zeros((L, T + 1, rows, hm), z),
             np.zeros((L, T + 1, rows, hm), z), np.zeros((L, T, rows, a * hm), z),
             np.zeros((rows, 3 * hm), z), np.zeros((T if self.many_to_many else 1, rows, n_out), z),
             np.zeros((T, rows, hm), z), np.zeros((T, rows, hm), z), np.zeros((rows, hm), z),
-            np.zeros((rows, hm), z), np.zeros((rows, 4 * hm), z), np.zeros((rows, 4 * hm), z),
+            np.zeros((rows, hm), z), np.zeros((T, rows, 4 * hm), z), np.zeros(dzh, z),
             np.zeros((rows, n_out), z), np.zeros(rows, np.int64), np.zeros((rows, hm), z),
-            np.zeros(rows, np.int64), np.zeros((L, T), z),
+            np.zeros(rows, np.int64), np.zeros((L, T) if norms else (0, 0), z),
+            np.zeros_like(self.params),
         )  # fmt: skip
 
     # --- inference -----------------------------------------------------------------------
@@ -345,14 +358,22 @@ class RecurrentNetwork:
     def _gradient(
         self, X: np.ndarray, Y: np.ndarray, lengths: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(Σₓ ∇Cₓ, Σₓ ‖∂Cₓ/∂hₜ‖² per layer and step)`` over all of ``X``."""
+        """``(Σₓ ∇Cₓ, Σₓ ‖∂Cₓ/∂hₜ‖² per layer and step)`` over all of ``X``, ``_BLOCK``
+        sequences at a time (the work buffers keep every step's values of a block)."""
         n = X.shape[0]
-        ws = self._work(n, X.shape[1])
+        ws = self._work(min(n, _BLOCK), X.shape[1])
         grad = np.empty_like(self.params)
+        total = np.zeros_like(self.params)
+        norms = np.zeros(ws.norms.shape)
         rows = np.arange(n, dtype=np.int64)
         with subnormals_flushed():
-            kernels.sequence_gradient(self.params, self._model, X, Y, lengths, rows, n, ws, grad)
-        return grad, ws.norms.astype(np.float64)
+            for start in range(0, n, _BLOCK):
+                m = min(_BLOCK, n - start)
+                kernels.sequence_gradient(self.params, self._model, X, Y, lengths,
+                                          rows[start : start + m], m, ws, grad, 1)  # fmt: skip
+                total += grad
+                norms += ws.norms
+        return total, norms
 
     def gradient(self, X: Any, y: Any, lengths: Any = None) -> np.ndarray:
         """The mean cost's gradient ``(1/n) Σₓ ∇Cₓ``, laid out like ``params``."""
@@ -522,29 +543,49 @@ class _RecurrentEpochs:
                  lengths: np.ndarray, options: FitOptions) -> None:  # fmt: skip
         self.net, self.X, self.Y, self.lengths = net, X, Y, lengths
         self.batch_size = min(options.batch_size, X.shape[0])
-        self.ws = net._work(self.batch_size, X.shape[1])
+        self.ws = net._work(self.batch_size, X.shape[1], norms=False)
         self.grad = np.empty_like(net.params)
         self.code = OPTIMIZERS[options.optimizer].code
         self.hyper = hyper_parameters(options, net.dtype)
         self.clip = clip_limits(options, net.dtype)
         self.no_state = np.zeros((2, 0), dtype=net.dtype)
+        self.threads = options.threads
+
+    def parts(self) -> int:
+        """Threads for this fit's epochs: ``fastbp._threads.threads_for`` (the CPUs, or one
+        while other work keeps them busy), at most one per ``_ROWS_PER_THREAD`` samples."""
+        n = _threads.threads_for(self.threads)
+        return max(1, min(n, numba.config.NUMBA_NUM_THREADS, self.batch_size // _ROWS_PER_THREAD))
 
     def run(
         self, order: np.ndarray, mask_seed: int, eta: Any, l2: Any, l1: Any,
         state: np.ndarray | None, t0: int, backup: np.ndarray, state_backup: np.ndarray,
     ) -> tuple[int, int, int]:  # fmt: skip
+        """The epoch in ``_CALLS_PER_EPOCH`` compiled calls over whole mini-batches (the same
+        steps in the same order as one call, so the same parameters), the threads chosen
+        before each: threads that met contention in two calls in a row send the rest of the
+        epoch to one thread, not only the next epoch."""
         net = self.net
         if state is None:
             state = self.no_state
         if state_backup.size == 0:
             state_backup = self.no_state
-        with subnormals_flushed():
-            steps, failed, layer = kernels.train_epoch_recurrent(
-                net.params, net._model, self.X, self.Y, self.lengths, order,
-                self.batch_size, eta, l2, l1, self.grad, state, self.code, self.hyper,
-                self.clip, t0, backup.ravel(), state_backup, self.ws,
-            )  # fmt: skip
-        return int(steps), int(failed), int(layer)
+        size = self.batch_size
+        batches = -(-order.shape[0] // size)
+        per_call = -(-batches // _CALLS_PER_EPOCH) * size
+        steps = t0
+        for start in range(0, order.shape[0], per_call):
+            parts = self.parts()
+            with _threads.threads(parts, watch=parts > 1), subnormals_flushed():
+                steps, failed, layer = kernels.train_epoch_recurrent(
+                    net.params, net._model, self.X, self.Y, self.lengths,
+                    order[start : start + per_call], size, eta, l2, l1, self.grad, state,
+                    self.code, self.hyper, self.clip, steps, backup.ravel(), state_backup,
+                    self.ws, parts,
+                )  # fmt: skip
+            if failed >= 0:
+                return int(steps), int(failed) + start // size, int(layer)
+        return int(steps), -1, -1
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
         """``(n, n_out)``, or many-to-many ``(n, T, n_out)`` with NaN at the padding."""

@@ -232,7 +232,7 @@ def _train(threads, dtype="float32", optimizer="adam", **kw):
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         history = net.fit(X, y, epochs=3, batch_size=8, lr=0.01, optimizer=optimizer,
-                          validation_data=(X, y), seed=4)  # fmt: skip
+                          validation_data=(X, y), seed=4, threads=threads)  # fmt: skip
     finally:
         numba.set_num_threads(before)
     return net, history

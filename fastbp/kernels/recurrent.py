@@ -2,15 +2,31 @@
 
 A recurrent layer with ``n_in`` inputs and ``H`` units keeps its weights as one matrix ``W`` of
 shape ``(n_in + H, G·H)`` (row ``j`` for input ``j`` of ``[xₜ, hₜ₋₁]``, one column per gate
-unit; ``G`` = 1, 4 or 3 gates), its biases ``b`` (``G·H``) and, for the GRU, the recurrent
-candidate bias ``b_hn`` (``H``). The gates follow PyTorch's order: LSTM ``i, f, g, o``, GRU
-``r, z, n``. The output layer reads the last layer's ``hₜ`` through ``V`` (``(H, n_out)``) and
-``c``. A mini-batch is held as rows: ``h[t, k]`` is sample ``k``'s state after step ``t``
-(``h[0] = 0``).
+unit; ``G`` = 1, 4 or 3 gates): its first ``n_in`` rows are ``Wₓ``, the others ``W_h``; its
+biases ``b`` (``G·H``) and, for the GRU, the recurrent candidate bias ``b_hn`` (``H``). The
+gates follow PyTorch's order: LSTM ``i, f, g, o``, GRU ``r, z, n``. The output layer reads the
+last layer's ``hₜ`` through ``V`` (``(H, n_out)``) and ``c``. A mini-batch is held as rows:
+``h[t, k]`` is sample ``k``'s state after step ``t`` (``h[0] = 0``).
 
-The pre-activations of a step are one product of ``[xₜ, hₜ₋₁]`` with all gates' weights; a
-cell kernel applies the gates; BPTT runs the δ recursion back over the steps, layer by layer
-from the top, and sums the weight gradients over steps and samples.
+The work is arranged as cuDNN arranges it, so that most of it is a few large products:
+
+- forward, per layer: the input part of every step's pre-activations at once,
+  ``Zₓ = X Wₓ + b`` over all ``T·B`` rows (steps × samples); then step by step only the
+  recurrent part, ``Zₜ = Zₓₜ + Hₜ₋₁ W_h`` (``B × H`` by ``H × G·H``), and the cell;
+- backward, per layer, from the last step to the first: the cell's ``δZₜ`` (kept for every
+  step) and ``∂C/∂Hₜ₋₁ += δZₜ W_hᵀ``, with a copy ``W_hᵀ`` made once per mini-batch so that
+  this too reads rows; then, after the recursion, one reduction over all ``T·B`` rows each
+  for ``∂C/∂Wₓ = Xᵀ δZ``, ``∂C/∂W_h = Hₜ₋₁ᵀ δZ``, ``∂C/∂b = Σ δZ`` and (below the top
+  layer) ``δX = δZ Wₓᵀ``, the δ sent down. (The GRU's candidate has its recurrent part
+  ``W_hn hₜ₋₁ + b_hn`` scaled by the reset gate: its δ differs from the input part's, and
+  is kept apart.)
+
+Every product is one register-tiled SIMD kernel, ``accumulate_product``; the cells work a SIMD
+vector of units at a time. On several threads the samples of a mini-batch are split into
+contiguous parts for the forward and backward recursions (samples are independent there: no
+thread waits for another within a layer), and the reductions by their output rows. Each
+value is computed whole by one thread in one fixed order, so the weights are the same, bit
+for bit, whatever the number of threads.
 """
 
 from __future__ import annotations
@@ -19,8 +35,11 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from numba import prange
 
+from .. import _simd as simd
 from .._config import kernel
+from .._views import flat
 from .codes import SIGMOID, SOFTMAX
 from .optimizers import optimizer_step
 from .regularisation import clip_gradient
@@ -62,13 +81,15 @@ class RecurrentWork(NamedTuple):
     below: np.ndarray  # (T, B, Hm) δ it sends to the layer below
     carry_h: np.ndarray  # (B, Hm) ∂C/∂hₜ₋₁ through the recurrence
     carry_c: np.ndarray  # (B, Hm) ∂C/∂cₜ₋₁
-    dpx: np.ndarray  # (B, 4·Hm) δ of the input part of the pre-activations
-    dph: np.ndarray  # (B, 4·Hm) δ of the recurrent part
+    dzx: np.ndarray  # (T, B, 4·Hm) δ of the pre-activations (of their input part: GRU)
+    dzh: np.ndarray  # (T, B, 4·Hm) GRU: δ of the recurrent part ((0, 0, 0) for the others)
     dout: np.ndarray  # (B, n_out) output error
     rows: np.ndarray  # (B,) sample indices (inference)
     hlast: np.ndarray  # (B, Hm) each sequence's last state (many-to-one)
     lens: np.ndarray  # (B,) the mini-batch's sequence lengths
-    norms: np.ndarray  # (L, T) Σ ‖∂C/∂hₜ‖² over the mini-batch, per layer and step
+    norms: np.ndarray  # (L, T) Σ ‖∂C/∂hₜ‖² over the mini-batch, per layer and step ((0, 0):
+    # not computed, as in training)
+    wt: np.ndarray  # like params: each layer's W_hᵀ and Wₓᵀ (``transpose_weights``)
 
 
 @kernel(inline=True)
@@ -79,101 +100,194 @@ def logistic(z):
     return one / (one + e) if z >= 0 else e / (one + e)
 
 
-@kernel(inline=True)
-def gate_preactivations(W, b, x, h, n_in, n_h, split, m, z, zh):
-    """``z = b + Wₓᵀ xₜ + W_hᵀ hₜ₋₁`` for rows ``k < m``: one product of ``[xₜ, hₜ₋₁]`` with
-    all gates' weights, blocked over the batch (each row of ``W`` read once for four rows of
-    ``z``). Columns from ``split`` on get their recurrent part in ``zh`` instead (the GRU's
-    candidate, whose ``W_hn h`` the reset gate scales)."""
-    gh = W.shape[1]
-    zero = type(b[0])(0.0)
-    for k in range(m):
-        for g in range(gh):
-            z[k, g] = b[g]
-        for g in range(split, gh):
-            zh[k, g - split] = zero
-    blocked = m - m % 4
-    for k in range(0, blocked, 4):
-        z0, z1, z2, z3 = z[k], z[k + 1], z[k + 2], z[k + 3]
-        for j in range(n_in):
-            v0, v1, v2, v3 = x[k, j], x[k + 1, j], x[k + 2, j], x[k + 3, j]
-            wj = W[j]
-            for g in range(gh):
-                w = wj[g]
-                z0[g] += v0 * w
-                z1[g] += v1 * w
-                z2[g] += v2 * w
-                z3[g] += v3 * w
-        for j in range(n_h):
-            v0, v1, v2, v3 = h[k, j], h[k + 1, j], h[k + 2, j], h[k + 3, j]
-            wj = W[n_in + j]
-            for g in range(split):
-                w = wj[g]
-                z0[g] += v0 * w
-                z1[g] += v1 * w
-                z2[g] += v2 * w
-                z3[g] += v3 * w
-            for g in range(split, gh):
-                w = wj[g]
-                zh[k, g - split] += v0 * w
-                zh[k + 1, g - split] += v1 * w
-                zh[k + 2, g - split] += v2 * w
-                zh[k + 3, g - split] += v3 * w
-    for k in range(blocked, m):
-        zk = z[k]
-        for j in range(n_in):
-            v = x[k, j]
-            wj = W[j]
-            for g in range(gh):
-                zk[g] += v * wj[g]
-        for j in range(n_h):
-            v = h[k, j]
-            wj = W[n_in + j]
-            for g in range(split):
-                zk[g] += v * wj[g]
-            for g in range(split, gh):
-                zh[k, g - split] += v * wj[g]
+#: Rows of ``k`` (the summed index) a product takes at a time: a 64-row panel of 4 vectors of
+#: ``B`` (16 KiB in float32) stays in the L1 cache while every row tile of ``C`` uses it.
+K_BLOCK = 64
+
+
+@kernel()
+def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
+    """``C[i, :N] = (C[i, :N] if add else 0) + Σₖ a(i, k) B[k, :N]`` for ``i < M``, with
+    ``a(i, k) = A[a0 + i·si + k·sk]``: ``A[i, k]`` (``si`` = its row length, ``sk`` = 1) or
+    ``A[k, i]`` (``si`` = 1, ``sk`` = its row length). The arrays are flat: ``B[k, j]`` is
+    ``B[b0 + k·ldb + j]``, ``C[i, j]`` is ``C[c0 + i·ldc + j]``.
+
+    Register tiles of 4 rows × 4 SIMD vectors of ``C`` (fewer vectors at a row's end): 16
+    running sums held in registers across ``K_BLOCK`` values of ``k``, each chunk of ``B``
+    loaded once for 4 rows and each ``a(i, k)`` broadcast once for 4 vectors; a row count
+    that is not a multiple of 4 repeats the last row, a column count that is not a multiple
+    of the vector length is masked. Every element of ``C`` is the same chain of fused
+    multiply-adds, its start value then one per ``k`` in the order of ``k``, whatever tile,
+    remainder or thread computes it: results do not depend on how rows are split.
+    """
+    step = simd.lanes(C)
+    width = 4 * step
+    for kb in range(0, K, K_BLOCK):
+        ke = min(kb + K_BLOCK, K)
+        more = add or kb > 0
+        for j in range(0, N, width):
+            c = N - j
+            wide = (c + step - 1) // step  # vectors in this tile (1 to 4)
+            ca, cb, cc, cd = c, c - step, c - 2 * step, c - 3 * step
+            for i0 in range(0, M, 4):
+                i1, i2, i3 = min(i0 + 1, M - 1), min(i0 + 2, M - 1), min(i0 + 3, M - 1)
+                r0, r1 = c0 + i0 * ldc + j, c0 + i1 * ldc + j
+                r2, r3 = c0 + i2 * ldc + j, c0 + i3 * ldc + j
+                if more:
+                    s00, s01 = simd.load(C, r0, ca), simd.load(C, r0 + step, cb)
+                    s02, s03 = simd.load(C, r0 + 2 * step, cc), simd.load(C, r0 + 3 * step, cd)
+                    s10, s11 = simd.load(C, r1, ca), simd.load(C, r1 + step, cb)
+                    s12, s13 = simd.load(C, r1 + 2 * step, cc), simd.load(C, r1 + 3 * step, cd)
+                    s20, s21 = simd.load(C, r2, ca), simd.load(C, r2 + step, cb)
+                    s22, s23 = simd.load(C, r2 + 2 * step, cc), simd.load(C, r2 + 3 * step, cd)
+                    s30, s31 = simd.load(C, r3, ca), simd.load(C, r3 + step, cb)
+                    s32, s33 = simd.load(C, r3 + 2 * step, cc), simd.load(C, r3 + 3 * step, cd)
+                else:
+                    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = simd.zeros(C)
+                    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = simd.zeros(C)
+                p0, p1, p2, p3 = a0 + i0 * si, a0 + i1 * si, a0 + i2 * si, a0 + i3 * si
+                if wide >= 4:
+                    for k in range(kb, ke):
+                        q = b0 + k * ldb + j
+                        v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
+                        v2, v3 = simd.load(B, q + 2 * step, cc), simd.load(B, q + 3 * step, cd)
+                        x = A[p0 + k * sk]
+                        s00, s01 = simd.fma(s00, x, v0), simd.fma(s01, x, v1)
+                        s02, s03 = simd.fma(s02, x, v2), simd.fma(s03, x, v3)
+                        x = A[p1 + k * sk]
+                        s10, s11 = simd.fma(s10, x, v0), simd.fma(s11, x, v1)
+                        s12, s13 = simd.fma(s12, x, v2), simd.fma(s13, x, v3)
+                        x = A[p2 + k * sk]
+                        s20, s21 = simd.fma(s20, x, v0), simd.fma(s21, x, v1)
+                        s22, s23 = simd.fma(s22, x, v2), simd.fma(s23, x, v3)
+                        x = A[p3 + k * sk]
+                        s30, s31 = simd.fma(s30, x, v0), simd.fma(s31, x, v1)
+                        s32, s33 = simd.fma(s32, x, v2), simd.fma(s33, x, v3)
+                elif wide >= 2:
+                    for k in range(kb, ke):
+                        q = b0 + k * ldb + j
+                        v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
+                        v2 = simd.load(B, q + 2 * step, cc)
+                        x = A[p0 + k * sk]
+                        s00, s01 = simd.fma(s00, x, v0), simd.fma(s01, x, v1)
+                        s02 = simd.fma(s02, x, v2)
+                        x = A[p1 + k * sk]
+                        s10, s11 = simd.fma(s10, x, v0), simd.fma(s11, x, v1)
+                        s12 = simd.fma(s12, x, v2)
+                        x = A[p2 + k * sk]
+                        s20, s21 = simd.fma(s20, x, v0), simd.fma(s21, x, v1)
+                        s22 = simd.fma(s22, x, v2)
+                        x = A[p3 + k * sk]
+                        s30, s31 = simd.fma(s30, x, v0), simd.fma(s31, x, v1)
+                        s32 = simd.fma(s32, x, v2)
+                else:
+                    for k in range(kb, ke):
+                        v0 = simd.load(B, b0 + k * ldb + j, ca)
+                        s00 = simd.fma(s00, A[p0 + k * sk], v0)
+                        s10 = simd.fma(s10, A[p1 + k * sk], v0)
+                        s20 = simd.fma(s20, A[p2 + k * sk], v0)
+                        s30 = simd.fma(s30, A[p3 + k * sk], v0)
+                rows = min(4, M - i0)
+                simd.store(C, r0, ca, s00)
+                simd.store(C, r0 + step, cb, s01)
+                simd.store(C, r0 + 2 * step, cc, s02)
+                simd.store(C, r0 + 3 * step, cd, s03)
+                if rows > 1:
+                    simd.store(C, r1, ca, s10)
+                    simd.store(C, r1 + step, cb, s11)
+                    simd.store(C, r1 + 2 * step, cc, s12)
+                    simd.store(C, r1 + 3 * step, cd, s13)
+                if rows > 2:
+                    simd.store(C, r2, ca, s20)
+                    simd.store(C, r2 + step, cb, s21)
+                    simd.store(C, r2 + 2 * step, cc, s22)
+                    simd.store(C, r2 + 3 * step, cd, s23)
+                if rows > 3:
+                    simd.store(C, r3, ca, s30)
+                    simd.store(C, r3 + step, cb, s31)
+                    simd.store(C, r3 + 2 * step, cc, s32)
+                    simd.store(C, r3 + 3 * step, cd, s33)
 
 
 @kernel(inline=True)
-def rnn_cell(a, m, n_h, h):
-    """Elman cell: ``hₜ = tanh(zₜ)`` (``a`` holds ``z`` and is left holding ``hₜ``)."""
-    for k in range(m):
-        for j in range(n_h):
-            v = math.tanh(a[k, j])
-            a[k, j] = v
-            h[k, j] = v
+def sigmoid_vector(x, one):
+    """σ(x) lane by lane: ``e = e^(−|x|)`` (``simd.exp_negative_abs``), ``1/(1 + e)`` for
+    ``x ≥ 0``, ``e/(1 + e)`` below (no overflow): one division."""
+    e = simd.exp_negative_abs(x)
+    return simd.div(simd.where_nonnegative(x, simd.add(simd.zeros(one), one), e), simd.add(e, one))
 
 
 @kernel(inline=True)
-def lstm_cell(a, c_prev, m, n_h, c, h):
+def tanh_vector(x, one):
+    """tanh(x) lane by lane: ``e = e^(−2|x|)``, ``±(1 − e)/(1 + e)`` with the sign of ``x``
+    (within a few units in the last place of 1: near 0 the error is absolute, not relative)."""
+    e = simd.exp_negative_abs(simd.add(x, x))
+    t = simd.div(simd.sub(simd.add(simd.zeros(one), one), e), simd.add(e, one))
+    return simd.where_nonnegative(x, t, simd.mul(t, -one))
+
+
+@kernel(inline=True)
+def rnn_cell(a, k0, k1, n_h, h):
+    """Elman cell: ``hₜ = tanh(zₜ)`` (``a`` holds ``z`` and is left holding ``hₜ``); rows
+    ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh = a.shape[1], h.shape[1]
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            c = n_h - j
+            v = tanh_vector(simd.load(a, k * la + j, c), one)
+            simd.store(a, k * la + j, c, v)
+            simd.store(h, k * lh + j, c, v)
+
+
+@kernel(inline=True)
+def lstm_cell(a, c_prev, k0, k1, n_h, c, h):
     """LSTM cell: ``i, f, o = σ(zᵢ, z_f, z_o)``, ``g = tanh(z_g)``, ``cₜ = f ⊙ cₜ₋₁ + i ⊙ g``,
-    ``hₜ = o ⊙ tanh(cₜ)`` (``a`` holds ``z`` and is left holding ``i, f, g, o``)."""
-    for k in range(m):
-        for j in range(n_h):
-            i = logistic(a[k, j])
-            f = logistic(a[k, n_h + j])
-            g = math.tanh(a[k, 2 * n_h + j])
-            o = logistic(a[k, 3 * n_h + j])
-            a[k, j], a[k, n_h + j], a[k, 2 * n_h + j], a[k, 3 * n_h + j] = i, f, g, o
-            cj = f * c_prev[k, j] + i * g
-            c[k, j] = cj
-            h[k, j] = o * math.tanh(cj)
+    ``hₜ = o ⊙ tanh(cₜ)`` (``a`` holds ``z`` and is left holding ``i, f, g, o``); rows
+    ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh = a.shape[1], h.shape[1]
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            i = sigmoid_vector(simd.load(a, p, n), one)
+            f = sigmoid_vector(simd.load(a, p + n_h, n), one)
+            g = tanh_vector(simd.load(a, p + 2 * n_h, n), one)
+            o = sigmoid_vector(simd.load(a, p + 3 * n_h, n), one)
+            simd.store(a, p, n, i)
+            simd.store(a, p + n_h, n, f)
+            simd.store(a, p + 2 * n_h, n, g)
+            simd.store(a, p + 3 * n_h, n, o)
+            q = k * lh + j
+            cj = simd.fma(simd.mul(i, g), f, simd.load(c_prev, q, n))
+            simd.store(c, q, n, cj)
+            simd.store(h, q, n, simd.mul(o, tanh_vector(cj, one)))
 
 
 @kernel(inline=True)
-def gru_cell(a, zh, b_hn, h_prev, m, n_h, h):
+def gru_cell(a, zh, b_hn, h_prev, k0, k1, n_h, h):
     """GRU cell: ``r, u = σ(z_r, z_z)``, ``n = tanh(z_n + r ⊙ (W_hn hₜ₋₁ + b_hn))``,
-    ``hₜ = (1 − u) ⊙ n + u ⊙ hₜ₋₁`` (``a`` is left holding ``r, u, n, W_hn hₜ₋₁ + b_hn``)."""
-    one = type(h_prev[0, 0])(1.0)
-    for k in range(m):
-        for j in range(n_h):
-            r = logistic(a[k, j])
-            u = logistic(a[k, n_h + j])
-            hn = zh[k, j] + b_hn[j]
-            n = math.tanh(a[k, 2 * n_h + j] + r * hn)
-            a[k, j], a[k, n_h + j], a[k, 2 * n_h + j], a[k, 3 * n_h + j] = r, u, n, hn
-            h[k, j] = (one - u) * n + u * h_prev[k, j]
+    ``hₜ = (1 − u) ⊙ n + u ⊙ hₜ₋₁`` (``a`` is left holding ``r, u, n, W_hn hₜ₋₁ + b_hn``);
+    rows ``k0 ≤ k < k1``, a SIMD vector of units at a time."""
+    one = type(a[0, 0])(1.0)
+    la, lh, lz = a.shape[1], h.shape[1], zh.shape[1]
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            r = sigmoid_vector(simd.load(a, p, n), one)
+            u = sigmoid_vector(simd.load(a, p + n_h, n), one)
+            hn = simd.add(simd.load(zh, k * lz + j, n), simd.load(b_hn, j, n))
+            nn = tanh_vector(simd.fma(simd.load(a, p + 2 * n_h, n), r, hn), one)
+            simd.store(a, p, n, r)
+            simd.store(a, p + n_h, n, u)
+            simd.store(a, p + 2 * n_h, n, nn)
+            simd.store(a, p + 3 * n_h, n, hn)
+            q = k * lh + j
+            hv = simd.fma(simd.mul(simd.sub(simd.add(simd.zeros(one), one), u), nn), u,
+                          simd.load(h_prev, q, n))  # fmt: skip
+            simd.store(h, q, n, hv)
 
 
 @kernel(inline=True)
@@ -242,31 +356,93 @@ def gather_batch(X, lengths, rows, m, n_steps, xb, lens):
 
 
 @kernel(inline=True)
-def forward_sequences(params, model, m, n_steps, ws):
-    """The forward pass of the ``m`` sequences in ``ws.xb`` through every layer and step,
-    then the outputs: ``outs[t]`` from the last layer's ``hₜ`` at every step (many-to-many),
-    or ``outs[0]`` from each sequence's last state ``h[lens[k]]``."""
-    n_layers = model.widths.shape[0] - 2
+def row_part(n, parts, p, quantum):
+    """Part ``p`` of ``parts`` of ``range(n)``: ``(start, stop)``, contiguous, in whole
+    multiples of ``quantum`` but for the last part's end."""
+    tiles = (n + quantum - 1) // quantum
+    return min(n, tiles * p // parts * quantum), min(n, tiles * (p + 1) // parts * quantum)
+
+
+@kernel(inline=True)
+def layer_input(model, l, ws):
+    """Layer ``l``'s inputs as a flat array and where step 0 starts: ``(xs, start, row length)``
+    (``xs[start + (t·B + k)·ld + j]`` is ``x_tj`` of sample ``k``)."""
+    if l == 0:
+        return flat(ws.xb), 0, ws.xb.shape[2]
+    return flat(ws.hs[l - 1]), ws.hs.shape[2] * ws.hs.shape[3], ws.hs.shape[3]
+
+
+@kernel(inline=True)
+def forward_layer(params, model, l, n_steps, ws, k0, k1):
+    """Layer ``l``'s forward pass for the samples ``k0 ≤ k < k1``: first the input part of
+    every step's pre-activations, ``Zₓ = X Wₓ + b`` (``acts``), then step by step the
+    recurrent part, ``Zₜ = Zₓₜ + Hₜ₋₁ W_h``, and the cell. (The GRU's candidate takes its
+    recurrent part ``W_hn hₜ₋₁`` separately, in ``zh``: the reset gate scales it.)"""
     cell = model.cell
-    for l in range(n_layers):
-        W, b, b_hn = recurrent_layer_views(params, model, l)
-        n_in, n_h = model.widths[l], model.widths[l + 1]
-        split = 2 * n_h if cell == GRU else W.shape[1]
-        hs, cs, acts = ws.hs[l], ws.cs[l], ws.acts[l]
-        zero = type(b[0])(0.0)
-        for k in range(m):
-            for j in range(n_h):
-                hs[0, k, j] = zero
-                cs[0, k, j] = zero
-        for t in range(n_steps):
-            x = ws.xb[t] if l == 0 else ws.hs[l - 1, t + 1]
-            gate_preactivations(W, b, x, hs[t], n_in, n_h, split, m, acts[t], ws.zh)
-            if cell == RNN:
-                rnn_cell(acts[t], m, n_h, hs[t + 1])
-            elif cell == LSTM:
-                lstm_cell(acts[t], cs[t], m, n_h, cs[t + 1], hs[t + 1])
+    W, b, b_hn = recurrent_layer_views(params, model, l)
+    n_in, n_h = model.widths[l], model.widths[l + 1]
+    gh = W.shape[1]
+    split = 2 * n_h if cell == GRU else gh
+    rows, wide, at = ws.xb.shape[1], ws.hs.shape[3], ws.acts.shape[3]
+    hs, cs, acts = ws.hs[l], ws.cs[l], ws.acts[l]
+    za, hf, zh = flat(acts), flat(hs), flat(ws.zh)
+    xs, x0, ldx = layer_input(model, l, ws)
+    w0 = model.offsets[l]
+    m = k1 - k0
+    zero = type(b[0])(0.0)
+    for k in range(k0, k1):
+        for j in range(n_h):
+            hs[0, k, j] = zero
+            cs[0, k, j] = zero
+    for t in range(n_steps):
+        for k in range(k0, k1):
+            for g in range(gh):
+                acts[t, k, g] = b[g]
+        r = t * rows + k0
+        accumulate_product(xs, x0 + r * ldx, ldx, 1, params, w0, gh, za, r * at, at, m, gh, n_in,
+                           True)  # fmt: skip
+    for t in range(n_steps):
+        r = t * rows + k0
+        if t > 0:
+            accumulate_product(hf, r * wide, wide, 1, params, w0 + n_in * gh, gh, za, r * at, at,
+                               m, split, n_h, True)  # fmt: skip
+        if cell == RNN:
+            rnn_cell(acts[t], k0, k1, n_h, hs[t + 1])
+        elif cell == LSTM:
+            lstm_cell(acts[t], cs[t], k0, k1, n_h, cs[t + 1], hs[t + 1])
+        else:
+            if t > 0:
+                lz = ws.zh.shape[1]
+                accumulate_product(hf, r * wide, wide, 1, params, w0 + n_in * gh + split, gh, zh,
+                                   k0 * lz, lz, m, n_h, n_h, False)  # fmt: skip
             else:
-                gru_cell(acts[t], ws.zh, b_hn, hs[t], m, n_h, hs[t + 1])
+                # (through the local name: inside ``forward_layer_threaded``'s prange, Numba
+                # 0.68 dropped stores written as ``ws.zh[k, j] = …``)
+                for i in range(k0 * ws.zh.shape[1], k1 * ws.zh.shape[1]):
+                    zh[i] = zero
+            gru_cell(acts[t], ws.zh, b_hn, hs[t], k0, k1, n_h, hs[t + 1])
+
+
+@kernel(parallel=True)
+def forward_layer_threaded(params, model, l, n_steps, m, ws, parts):
+    """``forward_layer`` with the mini-batch's ``m`` samples in ``parts`` contiguous parts,
+    one a thread (samples are independent in the forward pass: no thread waits for another)."""
+    for p in prange(parts):
+        k0, k1 = row_part(m, parts, p, 4)
+        forward_layer(params, model, l, n_steps, ws, k0, k1)
+
+
+@kernel(inline=True)
+def forward_sequences(params, model, m, n_steps, ws, parts):
+    """The forward pass of the ``m`` sequences in ``ws.xb`` through every layer and step
+    (on ``parts`` threads), then the outputs: ``outs[t]`` from the last layer's ``hₜ`` at
+    every step (many-to-many), or ``outs[0]`` from each sequence's last state ``h[lens[k]]``."""
+    n_layers = model.widths.shape[0] - 2
+    for l in range(n_layers):
+        if parts > 1:
+            forward_layer_threaded(params, model, l, n_steps, m, ws, parts)
+        else:
+            forward_layer(params, model, l, n_steps, ws, 0, m)
     V, c = recurrent_output_views(params, model)
     top = ws.hs[n_layers - 1]
     if model.many:
@@ -310,150 +486,243 @@ def output_backward(V, h, dout, m, gV, gc, dh):
 
 
 @kernel(inline=True)
-def rnn_delta(a, dh, m, n_h, dpx, dph):
+def rnn_delta(a, dh, k0, k1, n_h, dpx, dph):
     """Elman cell: ``δz = ∂C/∂hₜ ⊙ (1 − hₜ²)`` (the same for both parts of ``z``)."""
     one = type(a[0, 0])(1.0)
-    for k in range(m):
-        for j in range(n_h):
-            h = a[k, j]
-            d = dh[k, j] * (one - h * h)
-            dpx[k, j] = d
-            dph[k, j] = d
+    la, ld, lp = a.shape[1], dh.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            h = simd.load(a, k * la + j, n)
+            d = simd.mul(simd.load(dh, k * ld + j, n), simd.sub(ones, simd.mul(h, h)))
+            simd.store(dpx, k * lp + j, n, d)
+            simd.store(dph, k * lp + j, n, d)
 
 
 @kernel(inline=True)
-def lstm_delta(a, c_prev, c, dh, dc, m, n_h, dpx, dph):
+def lstm_delta(a, c_prev, c, dh, dc, k0, k1, n_h, dpx, dph):
     """LSTM cell: ``δc = δh ⊙ o ⊙ (1 − tanh² cₜ) + δcₜ₊₁``; ``δz_o = δh ⊙ tanh cₜ ⊙ o(1 − o)``,
     ``δzᵢ = δc ⊙ g ⊙ i(1 − i)``, ``δz_g = δc ⊙ i ⊙ (1 − g²)``,
     ``δz_f = δc ⊙ cₜ₋₁ ⊙ f(1 − f)``; ``dc`` (in: ``δcₜ₊₁`` carried) is left holding
-    ``δc ⊙ f``, what reaches ``cₜ₋₁``."""
+    ``δc ⊙ f``, what reaches ``cₜ₋₁``. Rows ``k0 ≤ k < k1``, a SIMD vector at a time."""
     one = type(a[0, 0])(1.0)
-    for k in range(m):
-        for j in range(n_h):
-            i, f = a[k, j], a[k, n_h + j]
-            g, o = a[k, 2 * n_h + j], a[k, 3 * n_h + j]
-            tc = math.tanh(c[k, j])
-            d = dh[k, j]
-            dcj = d * o * (one - tc * tc) + dc[k, j]
-            zi = dcj * g * i * (one - i)
-            zf = dcj * c_prev[k, j] * f * (one - f)
-            zg = dcj * i * (one - g * g)
-            zo = d * tc * o * (one - o)
-            dpx[k, j], dpx[k, n_h + j], dpx[k, 2 * n_h + j], dpx[k, 3 * n_h + j] = zi, zf, zg, zo
-            dph[k, j], dph[k, n_h + j], dph[k, 2 * n_h + j], dph[k, 3 * n_h + j] = zi, zf, zg, zo
-            dc[k, j] = dcj * f
+    la, lh, lp = a.shape[1], c.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            i, f = simd.load(a, p, n), simd.load(a, p + n_h, n)
+            g, o = simd.load(a, p + 2 * n_h, n), simd.load(a, p + 3 * n_h, n)
+            q = k * lh + j
+            tc = tanh_vector(simd.load(c, q, n), one)
+            d = simd.load(dh, q, n)
+            dcj = simd.fma(simd.load(dc, q, n), simd.mul(d, o), simd.sub(ones, simd.mul(tc, tc)))
+            zi = simd.mul(simd.mul(dcj, g), simd.mul(i, simd.sub(ones, i)))
+            zf = simd.mul(simd.mul(dcj, simd.load(c_prev, q, n)), simd.mul(f, simd.sub(ones, f)))
+            zg = simd.mul(simd.mul(dcj, i), simd.sub(ones, simd.mul(g, g)))
+            zo = simd.mul(simd.mul(d, tc), simd.mul(o, simd.sub(ones, o)))
+            r = k * lp + j
+            simd.store(dpx, r, n, zi)
+            simd.store(dpx, r + n_h, n, zf)
+            simd.store(dpx, r + 2 * n_h, n, zg)
+            simd.store(dpx, r + 3 * n_h, n, zo)
+            simd.store(dph, r, n, zi)
+            simd.store(dph, r + n_h, n, zf)
+            simd.store(dph, r + 2 * n_h, n, zg)
+            simd.store(dph, r + 3 * n_h, n, zo)
+            simd.store(dc, q, n, simd.mul(dcj, f))
 
 
 @kernel(inline=True)
-def gru_delta(a, h_prev, dh, m, n_h, dpx, dph, carry):
+def gru_delta(a, h_prev, dh, k0, k1, n_h, dpx, dph, carry):
     """GRU cell, with ``hₜ = (1 − u) n + u hₜ₋₁``: ``δn = δh ⊙ (1 − u)``, ``δu = δh ⊙ (hₜ₋₁ − n)``,
     ``δz_n = δn ⊙ (1 − n²)`` (the input part), ``δ(W_hn h + b_hn) = δz_n ⊙ r`` (the
     recurrent part), ``δz_r = δz_n ⊙ (W_hn h + b_hn) ⊙ r(1 − r)``, ``δz_u = δu ⊙ u(1 − u)``;
-    ``carry = δh ⊙ u``, the direct part of ``∂C/∂hₜ₋₁``."""
+    ``carry = δh ⊙ u``, the direct part of ``∂C/∂hₜ₋₁``. Rows ``k0 ≤ k < k1``, a SIMD vector
+    at a time."""
     one = type(a[0, 0])(1.0)
-    for k in range(m):
-        for j in range(n_h):
-            r, u = a[k, j], a[k, n_h + j]
-            n, hn = a[k, 2 * n_h + j], a[k, 3 * n_h + j]
-            d = dh[k, j]
-            zn = d * (one - u) * (one - n * n)
-            zr = zn * hn * r * (one - r)
-            zu = d * (h_prev[k, j] - n) * u * (one - u)
-            dpx[k, j], dpx[k, n_h + j], dpx[k, 2 * n_h + j] = zr, zu, zn
-            dph[k, j], dph[k, n_h + j], dph[k, 2 * n_h + j] = zr, zu, zn * r
-            carry[k, j] = d * u
+    la, lh, lp = a.shape[1], dh.shape[1], dpx.shape[1]
+    ones = simd.add(simd.zeros(one), one)
+    for k in range(k0, k1):
+        for j in range(0, n_h, simd.lanes(a)):
+            n = n_h - j
+            p = k * la + j
+            r, u = simd.load(a, p, n), simd.load(a, p + n_h, n)
+            nn, hn = simd.load(a, p + 2 * n_h, n), simd.load(a, p + 3 * n_h, n)
+            q = k * lh + j
+            d = simd.load(dh, q, n)
+            zn = simd.mul(simd.mul(d, simd.sub(ones, u)), simd.sub(ones, simd.mul(nn, nn)))
+            zr = simd.mul(simd.mul(zn, hn), simd.mul(r, simd.sub(ones, r)))
+            zu = simd.mul(simd.mul(d, simd.sub(simd.load(h_prev, q, n), nn)),
+                          simd.mul(u, simd.sub(ones, u)))  # fmt: skip
+            s = k * lp + j
+            simd.store(dpx, s, n, zr)
+            simd.store(dpx, s + n_h, n, zu)
+            simd.store(dpx, s + 2 * n_h, n, zn)
+            simd.store(dph, s, n, zr)
+            simd.store(dph, s + n_h, n, zu)
+            simd.store(dph, s + 2 * n_h, n, simd.mul(zn, r))
+            simd.store(carry, q, n, simd.mul(d, u))
 
 
 @kernel(inline=True)
-def step_errors(W, n_in, n_h, dpx, dph, m, dx, want_dx, dh_prev):
-    """BPTT's two products of a step: ``δxₜ = Wₓ δzₓ`` (to the layer below, if ``want_dx``)
-    and ``δhₜ₋₁ += W_h δz_h`` (added to ``dh_prev``, which holds the cell's direct part);
-    blocked over the batch (each row of ``W`` read once for four rows)."""
+def transpose_weights(params, model, l, wt):
+    """``W_hᵀ`` (``(G·H, H)``) and ``Wₓᵀ`` (``(G·H, n_in)``) of layer ``l``, one after the
+    other from ``offsets[l]`` in ``wt``: BPTT's products with ``Wᵀ`` then read rows too.
+    In blocks of 16 × 16, so that both sides stay in the cache."""
+    W, _, _ = recurrent_layer_views(params, model, l)
+    n_in, n_h = model.widths[l], model.widths[l + 1]
     gh = W.shape[1]
-    blocked = m - m % 4
-    for k in range(0, blocked, 4):
-        for j in range(n_in + n_h):
-            if j < n_in and not want_dx:
-                continue
-            d = dpx if j < n_in else dph
-            d0, d1, d2, d3 = d[k], d[k + 1], d[k + 2], d[k + 3]
-            wj = W[j]
-            t0 = wj[0] - wj[0]
-            t1, t2, t3 = t0, t0, t0
-            for g in range(gh):
-                w = wj[g]
-                t0 += w * d0[g]
-                t1 += w * d1[g]
-                t2 += w * d2[g]
-                t3 += w * d3[g]
-            if j < n_in:
-                dx[k, j], dx[k + 1, j], dx[k + 2, j], dx[k + 3, j] = t0, t1, t2, t3
-            else:
-                dh_prev[k, j - n_in] += t0
-                dh_prev[k + 1, j - n_in] += t1
-                dh_prev[k + 2, j - n_in] += t2
-                dh_prev[k + 3, j - n_in] += t3
-    for k in range(blocked, m):
-        if want_dx:
-            for j in range(n_in):
-                wj = W[j]
-                total = wj[0] - wj[0]
-                for g in range(gh):
-                    total += wj[g] * dpx[k, g]
-                dx[k, j] = total
-        for j in range(n_h):
-            wj = W[n_in + j]
-            total = wj[0] - wj[0]
-            for g in range(gh):
-                total += wj[g] * dph[k, g]
-            dh_prev[k, j] += total
+    start = model.offsets[l]
+    for j0 in range(0, n_in + n_h, 16):
+        for g0 in range(0, gh, 16):
+            for j in range(j0, min(j0 + 16, n_in + n_h)):
+                if j < n_in:
+                    at, width = start + gh * n_h + j, n_in
+                else:
+                    at, width = start + j - n_in, n_h
+                for g in range(g0, min(g0 + 16, gh)):
+                    wt[at + g * width] = W[j, g]
 
 
 @kernel(inline=True)
-def step_weight_gradient(gW, gb, gbhn, x, h_prev, dpx, dph, n_in, n_h, split, m):
-    """The weight gradients of a step, summed over rows: ``∂C/∂Wₓ += xₜ δzₓᵀ``,
-    ``∂C/∂W_h += hₜ₋₁ δz_hᵀ``, ``∂C/∂b += δzₓ``, and for the GRU ``∂C/∂b_hn += δz_h`` of the
-    candidate (columns from ``split``); four rows at a time (each row of ``∂C/∂W`` read and
-    written once for four)."""
-    gh = gW.shape[1]
-    blocked = m - m % 4
-    for k in range(0, blocked, 4):
-        for j in range(n_in + n_h):
-            src = x if j < n_in else h_prev
-            d = dpx if j < n_in else dph
-            i = j if j < n_in else j - n_in
-            v0, v1, v2, v3 = src[k, i], src[k + 1, i], src[k + 2, i], src[k + 3, i]
-            d0, d1, d2, d3 = d[k], d[k + 1], d[k + 2], d[k + 3]
-            gj = gW[j]
-            for g in range(gh):
-                gj[g] += v0 * d0[g] + v1 * d1[g] + v2 * d2[g] + v3 * d3[g]
-    for k in range(blocked, m):
-        for j in range(n_in):
-            v = x[k, j]
-            gj = gW[j]
-            for g in range(gh):
-                gj[g] += v * dpx[k, g]
+def backward_layer(model, l, n_steps, ws, above, k0, k1):
+    """The δ recursion of layer ``l`` for the samples ``k0 ≤ k < k1``, from the last step to
+    the first: ``∂C/∂hₜ`` = what comes from above (``above[t]``, left holding the total) +
+    what comes back from step ``t + 1``; the cell's ``δZₜ`` (kept for every step in ``dzx``,
+    and for the GRU the recurrent part's in ``dzh``); then ``∂C/∂hₜ₋₁ += δZₜ W_hᵀ``
+    (``W_hᵀ`` from ``ws.wt``), cut before every multiple of ``model.bptt``."""
+    cell = model.cell
+    n_h = model.widths[l + 1]
+    gh = n_h * (1 if cell == RNN else (4 if cell == LSTM else 3))
+    hs, cs, acts = ws.hs[l], ws.cs[l], ws.acts[l]
+    carry_h, carry_c = ws.carry_h, ws.carry_c
+    dzr = ws.dzh if cell == GRU else ws.dzx
+    df, cf = flat(dzr), flat(carry_h)
+    rows, wide, gz = ws.xb.shape[1], ws.hs.shape[3], dzr.shape[2]
+    zero = type(carry_h[0, 0])(0.0)
+    for k in range(k0, k1):
         for j in range(n_h):
-            v = h_prev[k, j]
-            gj = gW[n_in + j]
-            for g in range(gh):
-                gj[g] += v * dph[k, g]
-    for k in range(m):
-        for g in range(gh):
-            gb[g] += dpx[k, g]
-        for j in range(gbhn.shape[0]):
-            gbhn[j] += dph[k, split + j]
+            carry_h[k, j] = zero
+            carry_c[k, j] = zero
+    for t in range(n_steps - 1, -1, -1):
+        dh = above[t]
+        for k in range(k0, k1):
+            for j in range(n_h):
+                dh[k, j] += carry_h[k, j]
+                carry_h[k, j] = zero
+        if cell == RNN:
+            rnn_delta(acts[t], dh, k0, k1, n_h, ws.dzx[t], dzr[t])
+        elif cell == LSTM:
+            lstm_delta(acts[t], cs[t], cs[t + 1], dh, carry_c, k0, k1, n_h, ws.dzx[t], dzr[t])
+        else:
+            gru_delta(acts[t], hs[t], dh, k0, k1, n_h, ws.dzx[t], dzr[t], carry_h)
+        cut = model.bptt > 0 and t % model.bptt == 0
+        if t > 0 and not cut:
+            r = t * rows + k0
+            accumulate_product(df, r * gz, gz, 1, ws.wt, model.offsets[l], n_h, cf, k0 * wide,
+                               wide, k1 - k0, n_h, gh, True)  # fmt: skip
+        if cut:
+            for k in range(k0, k1):
+                for j in range(n_h):
+                    carry_h[k, j] = zero
+                    carry_c[k, j] = zero
+
+
+@kernel(parallel=True)
+def backward_layer_threaded(model, l, n_steps, m, ws, above, parts):
+    """``backward_layer`` with the ``m`` samples in ``parts`` contiguous parts, one a thread
+    (the recursion of one sample never reads another's)."""
+    for p in prange(parts):
+        k0, k1 = row_part(m, parts, p, 4)
+        backward_layer(model, l, n_steps, ws, above, k0, k1)
 
 
 @kernel(inline=True)
-def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad):
+def layer_gradient(model, l, n_steps, ws, grad, below, parts, p):
+    """Part ``p`` of ``parts`` of layer ``l``'s reductions over all ``T·B`` rows (steps ×
+    samples) of the δs ``backward_layer`` kept: the rows of ``∂C/∂Wₓ += Xᵀ δZₓ`` and
+    ``∂C/∂W_h += Hₜ₋₁ᵀ δZ_h`` from ``row_part(n_in + H)``, the columns of
+    ``∂C/∂b += Σ δZₓ`` (GRU: ``∂C/∂b_hn += Σ δZ_h`` of the candidate), and (layer > 0) the
+    rows of ``δX = δZₓ Wₓᵀ``, the δ sent to the layer below (into ``below``). Each element is
+    reduced over every row, in one order, by one part: the sums do not depend on ``parts``.
+    Rows of samples past the mini-batch hold zeros (``clear_unused_rows``)."""
+    cell = model.cell
+    n_in, n_h = model.widths[l], model.widths[l + 1]
+    gh = n_h * (1 if cell == RNN else (4 if cell == LSTM else 3))
+    split = 2 * n_h if cell == GRU else gh
+    dzr = ws.dzh if cell == GRU else ws.dzx
+    rows, wide, gz = ws.xb.shape[1], ws.hs.shape[3], ws.dzx.shape[2]
+    n = n_steps * rows
+    xs, x0, ldx = layer_input(model, l, ws)
+    dx, dr = flat(ws.dzx), flat(dzr)
+    w0 = model.offsets[l]
+    r0, r1 = row_part(n_in + n_h, parts, p, 4)
+    a, e = r0, min(r1, n_in)
+    if e > a:
+        accumulate_product(xs, x0 + a, 1, ldx, dx, 0, gz, grad, w0 + a * gh, gh, e - a, gh, n,
+                           True)  # fmt: skip
+    a, e = max(r0, n_in), r1
+    if e > a:
+        accumulate_product(flat(ws.hs[l]), a - n_in, 1, wide, dr, 0, gz, grad, w0 + a * gh, gh,
+                           e - a, gh, n, True)  # fmt: skip
+    b0 = w0 + (n_in + n_h) * gh
+    c0, c1 = row_part(gh, parts, p, 16)
+    for r in range(n):
+        for g in range(c0, c1):
+            grad[b0 + g] += dx[r * gz + g]
+    if cell == GRU:
+        h0, h1 = row_part(n_h, parts, p, 16)
+        for r in range(n):
+            for j in range(h0, h1):
+                grad[b0 + gh + j] += dr[r * gz + split + j]
+    if l > 0:
+        s0, s1 = row_part(n, parts, p, 4)
+        if s1 > s0:
+            accumulate_product(dx, s0 * gz, gz, 1, ws.wt, w0 + gh * n_h, n_in, flat(below),
+                               s0 * wide, wide, s1 - s0, n_in, gh, False)  # fmt: skip
+
+
+@kernel(parallel=True)
+def layer_gradient_threaded(model, l, n_steps, ws, grad, below, parts):
+    """``layer_gradient``'s ``parts`` parts, one a thread."""
+    for p in prange(parts):
+        layer_gradient(model, l, n_steps, ws, grad, below, parts, p)
+
+
+@kernel(inline=True)
+def clear_unused_rows(model, m, ws):
+    """Zeros in every step's rows of samples ``k ≥ m`` of the inputs, states and δs, so that
+    the reductions over all ``T·B`` rows of a smaller mini-batch add nothing for them."""
+    zero = type(ws.xb[0, 0, 0])(0.0)
+    for t in range(ws.xb.shape[0]):
+        for k in range(m, ws.xb.shape[1]):
+            for j in range(ws.xb.shape[2]):
+                ws.xb[t, k, j] = zero
+            for j in range(ws.dzx.shape[2]):
+                ws.dzx[t, k, j] = zero
+            if ws.dzh.shape[0] > 0:
+                for j in range(ws.dzh.shape[2]):
+                    ws.dzh[t, k, j] = zero
+    for l in range(ws.hs.shape[0]):
+        for t in range(ws.hs.shape[1]):
+            for k in range(m, ws.hs.shape[2]):
+                for j in range(ws.hs.shape[3]):
+                    ws.hs[l, t, k, j] = zero
+
+
+@kernel(inline=True)
+def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad, parts):
     """Backpropagation through time of the mini-batch whose forward pass ``ws`` holds: the
     output errors, then layer by layer from the top, the δ recursion from the last step to
-    the first, adding the gradient (summed over steps and samples) to ``grad`` and each
-    step's ``Σₖ ‖∂C/∂hₜ‖²`` to ``ws.norms``. Padding (steps from a sequence's length on)
+    the first (``backward_layer``), then the layer's weight gradients, summed over steps and
+    samples, and the δ of the layer below (``layer_gradient``), on ``parts`` threads; each
+    step's ``Σₖ ‖∂C/∂hₜ‖²`` (from the totals the recursion leaves in ``above``) goes to
+    ``ws.norms``. Padding (steps from a sequence's length on)
     gets no error; the recursion is cut before every multiple of ``model.bptt``."""
     n_layers = model.widths.shape[0] - 2
-    cell = model.cell
     V, c = recurrent_output_views(params, model)
     gV, gc = recurrent_output_views(grad, model)
     top = ws.hs[n_layers - 1]
@@ -475,40 +744,20 @@ def backward_sequences(params, model, Y, rows, m, n_steps, ws, grad):
             for j in range(n_h):
                 above[ws.lens[k] - 1, k, j] = ws.carry_h[k, j]
     for l in range(n_layers - 1, -1, -1):
-        W, _, _ = recurrent_layer_views(params, model, l)
-        gW, gb, gbhn = recurrent_layer_views(grad, model, l)
-        n_in, n_h = model.widths[l], model.widths[l + 1]
-        split = 2 * n_h if cell == GRU else W.shape[1]
-        hs, cs, acts = ws.hs[l], ws.cs[l], ws.acts[l]
-        carry_h, carry_c = ws.carry_h, ws.carry_c
-        for k in range(m):
-            for j in range(n_h):
-                carry_h[k, j] = zero
-                carry_c[k, j] = zero
-        for t in range(n_steps - 1, -1, -1):
-            dh = above[t]
+        transpose_weights(params, model, l, ws.wt)
+        if parts > 1:
+            backward_layer_threaded(model, l, n_steps, m, ws, above, parts)
+            layer_gradient_threaded(model, l, n_steps, ws, grad, below, parts)
+        else:
+            backward_layer(model, l, n_steps, ws, above, 0, m)
+            layer_gradient(model, l, n_steps, ws, grad, below, 1, 0)
+        n_h = model.widths[l + 1]
+        for t in range(n_steps if ws.norms.shape[0] > 0 else 0):
             total = zero
             for k in range(m):
                 for j in range(n_h):
-                    v = dh[k, j] + carry_h[k, j]
-                    dh[k, j] = v
-                    total += v * v
-                    carry_h[k, j] = zero
+                    total += above[t, k, j] * above[t, k, j]
             ws.norms[l, t] += total
-            if cell == RNN:
-                rnn_delta(acts[t], dh, m, n_h, ws.dpx, ws.dph)
-            elif cell == LSTM:
-                lstm_delta(acts[t], cs[t], cs[t + 1], dh, carry_c, m, n_h, ws.dpx, ws.dph)
-            else:
-                gru_delta(acts[t], hs[t], dh, m, n_h, ws.dpx, ws.dph, carry_h)
-            x = ws.xb[t] if l == 0 else ws.hs[l - 1, t + 1]
-            step_weight_gradient(gW, gb, gbhn, x, hs[t], ws.dpx, ws.dph, n_in, n_h, split, m)
-            step_errors(W, n_in, n_h, ws.dpx, ws.dph, m, below[t], l > 0, carry_h)
-            if model.bptt > 0 and t % model.bptt == 0:
-                for k in range(m):
-                    for j in range(n_h):
-                        carry_h[k, j] = zero
-                        carry_c[k, j] = zero
         above, below = below, above
 
 
@@ -532,9 +781,9 @@ def add_penalty_gradient(params, model, grad, l2, l1):
 
 
 @kernel(inline=True)
-def sequence_gradient(params, model, X, Y, lengths, rows, m, ws, grad):
-    """``grad = Σₓ ∇Cₓ`` over the ``m`` sequences ``X[rows[:m]]`` (forward pass, then BPTT);
-    ``ws.norms`` gets their ``Σ ‖∂C/∂hₜ‖²`` per layer and step."""
+def sequence_gradient(params, model, X, Y, lengths, rows, m, ws, grad, parts):
+    """``grad = Σₓ ∇Cₓ`` over the ``m`` sequences ``X[rows[:m]]`` (forward pass, then BPTT,
+    on ``parts`` threads); ``ws.norms`` gets their ``Σ ‖∂C/∂hₜ‖²`` per layer and step."""
     n_steps = X.shape[1]
     zero = type(params[0])(0.0)
     for i in range(grad.shape[0]):
@@ -542,9 +791,11 @@ def sequence_gradient(params, model, X, Y, lengths, rows, m, ws, grad):
     for l in range(ws.norms.shape[0]):
         for t in range(ws.norms.shape[1]):
             ws.norms[l, t] = zero
+    if m < ws.xb.shape[1]:
+        clear_unused_rows(model, m, ws)
     gather_batch(X, lengths, rows, m, n_steps, ws.xb, ws.lens)
-    forward_sequences(params, model, m, n_steps, ws)
-    backward_sequences(params, model, Y, rows, m, n_steps, ws, grad)
+    forward_sequences(params, model, m, n_steps, ws, parts)
+    backward_sequences(params, model, Y, rows, m, n_steps, ws, grad, parts)
 
 
 @kernel()
@@ -558,7 +809,7 @@ def predict_sequences(params, model, X, lengths, ws, out):
         for k in range(m):
             ws.rows[k] = start + k
         gather_batch(X, lengths, ws.rows, m, n_steps, ws.xb, ws.lens)
-        forward_sequences(params, model, m, n_steps, ws)
+        forward_sequences(params, model, m, n_steps, ws, 1)
         for s in range(ws.outs.shape[0]):
             for k in range(m):
                 for o in range(out.shape[2]):
@@ -567,15 +818,17 @@ def predict_sequences(params, model, X, lengths, ws, out):
 
 @kernel()
 def train_epoch_recurrent(params, model, X, Y, lengths, order, batch_size, eta, l2, l1, grad,
-                          state, optimizer, hyper, clip, t0, backup, state_backup, ws):  # fmt: skip
+                          state, optimizer, hyper, clip, t0, backup, state_backup, ws,
+                          parts):  # fmt: skip
     """One epoch of mini-batch training: for each mini-batch of ``order``, the mean gradient
     ``g = (1/m) Σₓ ∇Cₓ`` by BPTT, ``+ l2·w + l1·sgn(w)``, clipped (``clip``: norm, value; 0
     for none), then the optimiser's step (``optimizer_step``, at step ``t0 + 1`` on).
 
     With a non-empty ``backup``, the parameters (and ``state``, into ``state_backup``) are
     saved before each step and checked after it; the first step that leaves a non-finite
-    value is undone and the epoch stops. Returns ``(steps taken, that mini-batch or −1,
-    −1)``."""
+    value is undone and the epoch stops. ``parts``: the threads each mini-batch's forward and
+    backward passes run on (the weights are the same for any). Returns ``(steps taken, that
+    mini-batch or −1, −1)``."""
     n = order.shape[0]
     t = t0
     checking = backup.shape[0] > 0
@@ -584,11 +837,12 @@ def train_epoch_recurrent(params, model, X, Y, lengths, order, batch_size, eta, 
         m = min(batch_size, n - start)
         for k in range(m):
             ws.rows[k] = order[start + k]
-        sequence_gradient(params, model, X, Y, lengths, ws.rows, m, ws, grad)
+        sequence_gradient(params, model, X, Y, lengths, ws.rows, m, ws, grad, parts)
         scale = scale_one / type(eta)(m)
         for i in range(grad.shape[0]):
             grad[i] *= scale
-        add_penalty_gradient(params, model, grad, l2, l1)
+        if l2 != 0 or l1 != 0:
+            add_penalty_gradient(params, model, grad, l2, l1)
         clip_gradient(grad, clip[0], clip[1])
         if checking:
             for i in range(params.shape[0]):
