@@ -112,7 +112,7 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
     ``A[k, i]`` (``si`` = 1, ``sk`` = its row length). The arrays are flat: ``B[k, j]`` is
     ``B[b0 + k·ldb + j]``, ``C[i, j]`` is ``C[c0 + i·ldc + j]``.
 
-    Register tiles of 4 rows × 4 SIMD vectors of ``C`` (fewer vectors at a row's end): 16
+    Register tiles of 4 rows × 4 SIMD vectors of ``C`` (2 or 1 at a row's end, 3 masked as 4): 16
     running sums held in registers across ``K_BLOCK`` values of ``k``, each chunk of ``B``
     loaded once for 4 rows and each ``a(i, k)`` broadcast once for 4 vectors; a row count
     that is not a multiple of 4 repeats the last row, a column count that is not a multiple
@@ -146,7 +146,7 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
                     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = simd.zeros(C)
                     s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = simd.zeros(C)
                 p0, p1, p2, p3 = a0 + i0 * si, a0 + i1 * si, a0 + i2 * si, a0 + i3 * si
-                if wide >= 4:
+                if wide >= 3:
                     for k in range(kb, ke):
                         q = b0 + k * ldb + j
                         v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
@@ -163,23 +163,18 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
                         x = A[p3 + k * sk]
                         s30, s31 = simd.fma(s30, x, v0), simd.fma(s31, x, v1)
                         s32, s33 = simd.fma(s32, x, v2), simd.fma(s33, x, v3)
-                elif wide >= 2:
+                elif wide == 2:
                     for k in range(kb, ke):
                         q = b0 + k * ldb + j
                         v0, v1 = simd.load(B, q, ca), simd.load(B, q + step, cb)
-                        v2 = simd.load(B, q + 2 * step, cc)
                         x = A[p0 + k * sk]
                         s00, s01 = simd.fma(s00, x, v0), simd.fma(s01, x, v1)
-                        s02 = simd.fma(s02, x, v2)
                         x = A[p1 + k * sk]
                         s10, s11 = simd.fma(s10, x, v0), simd.fma(s11, x, v1)
-                        s12 = simd.fma(s12, x, v2)
                         x = A[p2 + k * sk]
                         s20, s21 = simd.fma(s20, x, v0), simd.fma(s21, x, v1)
-                        s22 = simd.fma(s22, x, v2)
                         x = A[p3 + k * sk]
                         s30, s31 = simd.fma(s30, x, v0), simd.fma(s31, x, v1)
-                        s32 = simd.fma(s32, x, v2)
                 else:
                     for k in range(kb, ke):
                         v0 = simd.load(B, b0 + k * ldb + j, ca)
