@@ -194,6 +194,14 @@ def record_team(took_over: bool, waited_ns: int, elapsed_ns: int) -> None:
     CONTENTION.record(waited_ns > share * elapsed_ns)
 
 
+def start_threading_layer() -> None:
+    """Start Numba's threading layer, if no parallel call has yet (``get_num_threads`` starts
+    it). A kernel loaded from Numba's cache that calls a ``parallel=True`` kernel jumps through
+    the layer's entry points, which are null until it starts: called first in a process, it
+    crashed (SIGSEGV) even where the parallel branch was not taken."""
+    numba.get_num_threads()
+
+
 def threads_for(requested: int | None) -> int:
     """Threads for a compiled call that asks for ``requested`` (None: ``default_threads``):
     one during a spell of contention."""

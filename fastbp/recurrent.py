@@ -302,6 +302,9 @@ class RecurrentNetwork:
                          f"got {arr.shape}")  # fmt: skip
 
     def _work(self, rows: int, T: int, norms: bool = True) -> RecurrentWork:
+        """Work buffers for the kernels; every kernel call starts from one, so the threading
+        layer is started here (``_threads.start_threading_layer``)."""
+        _threads.start_threading_layer()
         L = len(self.widths) - 2
         hm = max(self.widths[1:-1])
         a = 1 if self.cell == "rnn" else 4

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -405,3 +410,30 @@ def test_many_to_many_scores_ignore_the_padding():
     labels = net.predict(X, lengths)
     right = [(labels[k, :n] == y[k, :n]).all() for k, n in enumerate(lengths)]
     assert history["val_correct"][-1] == sum(right)
+
+
+def test_kernels_from_the_cache_run_first_in_a_new_process(tmp_path):
+    """A process whose first compiled call is a recurrent kernel loaded from Numba's cache (a
+    saved model's outputs, a gradient) gets them right: such a kernel calls the threaded ones,
+    which before the threading layer has started jumped to a null address (SIGSEGV)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((7, 5, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 7)
+    net = RecurrentNetwork(3, 6, 2, cell="lstm", seed=0)
+    out, grad = net.feedforward(X), net.gradient(X, y)  # compiled here, into the cache
+    net.save(tmp_path / "net.npz")
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    code = (
+        "import sys, numpy as np; from fastbp import RecurrentNetwork; "
+        "d = np.load(sys.argv[1] + '/data.npz'); "
+        "net = RecurrentNetwork.load(sys.argv[1] + '/net.npz'); "
+        "np.savez(sys.argv[1] + '/got.npz', out=net.feedforward(d['X']), "
+        "grad=net.gradient(d['X'], d['y']))"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = np.load(tmp_path / "got.npz")
+    assert np.array_equal(got["out"], out) and np.array_equal(got["grad"], grad)

@@ -105,6 +105,16 @@ def logistic(z):
 K_BLOCK = 64
 
 
+@kernel(inline=True)
+def store_tile_row(C, r, step, c, s0, s1, s2, s3):
+    """One row of a product's tile: ``C[r : r + c] = [s0, s1, s2, s3][:c]`` (4 vectors of
+    ``step`` values, masked at ``c``)."""
+    simd.store(C, r, c, s0)
+    simd.store(C, r + step, c - step, s1)
+    simd.store(C, r + 2 * step, c - 2 * step, s2)
+    simd.store(C, r + 3 * step, c - 3 * step, s3)
+
+
 @kernel()
 def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
     """``C[i, :N] = (C[i, :N] if add else 0) + Σₖ a(i, k) B[k, :N]`` for ``i < M``, with
@@ -183,25 +193,13 @@ def accumulate_product(A, a0, si, sk, B, b0, ldb, C, c0, ldc, M, N, K, add):
                         s20 = simd.fma(s20, A[p2 + k * sk], v0)
                         s30 = simd.fma(s30, A[p3 + k * sk], v0)
                 rows = min(4, M - i0)
-                simd.store(C, r0, ca, s00)
-                simd.store(C, r0 + step, cb, s01)
-                simd.store(C, r0 + 2 * step, cc, s02)
-                simd.store(C, r0 + 3 * step, cd, s03)
+                store_tile_row(C, r0, step, c, s00, s01, s02, s03)
                 if rows > 1:
-                    simd.store(C, r1, ca, s10)
-                    simd.store(C, r1 + step, cb, s11)
-                    simd.store(C, r1 + 2 * step, cc, s12)
-                    simd.store(C, r1 + 3 * step, cd, s13)
+                    store_tile_row(C, r1, step, c, s10, s11, s12, s13)
                 if rows > 2:
-                    simd.store(C, r2, ca, s20)
-                    simd.store(C, r2 + step, cb, s21)
-                    simd.store(C, r2 + 2 * step, cc, s22)
-                    simd.store(C, r2 + 3 * step, cd, s23)
+                    store_tile_row(C, r2, step, c, s20, s21, s22, s23)
                 if rows > 3:
-                    simd.store(C, r3, ca, s30)
-                    simd.store(C, r3 + step, cb, s31)
-                    simd.store(C, r3 + 2 * step, cc, s32)
-                    simd.store(C, r3 + 3 * step, cd, s33)
+                    store_tile_row(C, r3, step, c, s30, s31, s32, s33)
 
 
 @kernel(inline=True)
