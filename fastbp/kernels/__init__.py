@@ -164,6 +164,7 @@ from .recurrent import (
     sequence_gradient,
     sequence_output_error,
     sigmoid_vector,
+    store_tile_row,
     tanh_vector,
     train_epoch_recurrent,
     transpose_weights,
