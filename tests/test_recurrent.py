@@ -388,6 +388,25 @@ def test_cli_trains_a_recurrent_network(tmp_path, capsys):
     assert "mnist-rows" in capsys.readouterr().err
 
 
+def test_cli_chrono_forget_bias_and_the_recurrent_learning_rate(tmp_path, capsys):
+    from fastbp.cli import main
+
+    path = tmp_path / "gru.npz"
+    common = ["train", "--data", "adding", "--steps", "8", "--sequences", "60", "--hidden", "4",
+              "--seed", "3", "--dtype", "float64"]  # fmt: skip
+    assert main([*common, "--model", "gru", "--chrono", "8", "--epochs", "0",
+                 "--save", str(path)]) == 0  # fmt: skip
+    built = RecurrentNetwork(2, 4, 1, cell="gru", output="linear", chrono=8, seed=3,
+                             dtype="float64")  # fmt: skip
+    assert np.array_equal(RecurrentNetwork.load(path).params, built.params)
+    assert main([*common, "--model", "rnn", "--chrono", "8"]) == 2
+    assert "--chrono" in capsys.readouterr().err
+    # without --eta a recurrent model trains with η = 0.3 (the book's 3.0 diverged)
+    assert main([*common, "--model", "lstm", "--forget-bias", "2", "--epochs", "1"]) == 0
+    cost = float(capsys.readouterr().out.split("Epoch 0: val cost ")[1].split()[0])
+    assert cost < 1.0
+
+
 def test_monitor_gradients_and_early_stopping_run_on_the_trainer():
     X, y = _data(n=30, T=4, seed=2)
     net = RecurrentNetwork(3, [5, 4], 2, cell="gru", seed=0, dtype="float64")
